@@ -21,12 +21,13 @@ def _capture(args: argparse.Namespace) -> int:
         print(f"error: no such file: {', '.join(missing)}" if missing else "error: no photos given", file=sys.stderr)
         return EXIT_USAGE
     report = check_capture(files, workers=args.workers)
+    unusable = all(p.has("unreadable") or p.has("too_large") for p in report.photos)
     if args.json:
         json.dump(report.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         _print_capture(report)
-    return report.exit_code
+    return EXIT_USAGE if unusable else report.exit_code
 
 
 def _print_capture(report) -> None:
