@@ -8,9 +8,11 @@ import statistics
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Iterable, Sequence
 
+import cv2
 import numpy as np
+from tqdm.auto import tqdm
 
 from .faces import FaceAnalyzer, FaceInfo, cosine
 from .intake import IntakeError, IntakeLimits, open_photo
@@ -20,6 +22,7 @@ log = logging.getLogger(__name__)
 
 ACCEPT, WARN, REJECT = "accept", "warn", "reject"
 _RANK = {ACCEPT: 0, WARN: 1, REJECT: 2}
+PREVIEW_SIDE = 320
 POSE_BINS = ("frontal", "turned_left", "turned_right", "chin_up", "chin_down")
 
 
@@ -140,6 +143,7 @@ class PhotoCheck:
     face: FaceInfo | None = field(default=None, repr=False)
     texture: float | None = field(default=None, repr=False)
     hash64: int | None = field(default=None, repr=False)
+    preview: np.ndarray | None = field(default=None, repr=False)  # small RGB copy for the UI
 
     @property
     def verdict(self) -> str:
@@ -227,6 +231,7 @@ def check_photo(source: str | Path | bytes, name: str, analyzer: FaceAnalyzer,
 
 def _check_faces(check: PhotoCheck, photo, analyzer: FaceAnalyzer, t: CaptureThresholds) -> None:
     check.sha256 = photo.sha256
+    check.preview = _small(photo.rgb, PREVIEW_SIDE)
     w, h = photo.original_size
     check.metrics["size"] = [w, h]
     check.hash64 = dhash(photo.rgb)
@@ -293,6 +298,14 @@ def _check_pose(check: PhotoCheck, face: FaceInfo, t: CaptureThresholds) -> None
     if worst:
         check.add("extreme_pose", worst[0], worst[1], worst[2], worst[3])
     check.pose = pose_bin(face, t)
+
+
+def _small(rgb: np.ndarray, side: int) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    f = side / max(h, w)
+    if f >= 1:
+        return rgb.copy()
+    return cv2.resize(rgb, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
 
 
 def pose_bin(face: FaceInfo, t: CaptureThresholds = DEFAULT_THRESHOLDS) -> str:
@@ -496,8 +509,11 @@ def expand_sources(paths: Iterable[str | Path]) -> list[Path]:
 
 def check_capture(sources: Sequence[Source], analyzer: FaceAnalyzer | None = None,
                   thresholds: CaptureThresholds = DEFAULT_THRESHOLDS, limits: IntakeLimits = IntakeLimits(),
-                  workers: int = 2, progress: Callable[[int, int], None] | None = None) -> CaptureReport:
-    """Check every photo (in parallel threads: decoding and OpenCV release the GIL), then the set."""
+                  workers: int = 2, progress: bool = False) -> CaptureReport:
+    """Check every photo (in parallel threads: decoding and OpenCV release the GIL), then the set.
+
+    ``progress`` shows a tqdm bar, which the app forwards to the page with ``gr.Progress(track_tqdm=True)``.
+    """
     analyzer = analyzer or default_analyzer()
 
     def one(src: Source) -> PhotoCheck:
@@ -506,10 +522,7 @@ def check_capture(sources: Sequence[Source], analyzer: FaceAnalyzer | None = Non
             return check_photo(data, name, analyzer, thresholds, limits)
         return check_photo(src, Path(src).name, analyzer, thresholds, limits)
 
-    results: list[PhotoCheck] = []
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for i, check in enumerate(pool.map(one, sources), 1):
-            results.append(check)
-            if progress:
-                progress(i, len(sources))
+        results = list(tqdm(pool.map(one, sources), total=len(sources), desc="Checking photos",
+                            unit="photo", disable=not progress))
     return CaptureReport(photos=results, set=check_set(results, thresholds))

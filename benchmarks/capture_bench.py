@@ -1,0 +1,297 @@
+"""Speed benchmark for the capture gate: phone-sized JPEGs through ``check_capture``.
+
+Builds ``--n`` phone-like JPEGs (12 MP, 4032x3024 stored pixels, quality 92, 4:2:0, sRGB ICC
+profile and EXIF like a phone writes) from real photos of ONE person in
+../shared/testdata/faces, into a temporary folder that is deleted afterwards. Each photo is
+resized to cover the frame and centre-cropped, with mild sensor-like noise so that the files
+are a realistic 2-5 MB. Portrait photos are stored the way phones store them: landscape
+pixels plus EXIF Orientation 6, so intake's EXIF handling is part of the timing.
+
+It then measures, and prints as JSON on stdout (logs go to stderr):
+
+- ``check_capture(files, workers=W)`` end to end (decode included): one cold call (model
+  loading), then ``--repeat`` timed calls; the median is the headline number;
+- per-photo ``check_photo`` times in a sequential pass on already-loaded models;
+- the decode floor: ``open_photo`` only, on the same files at the analysis size, sequentially
+  and with W threads;
+- the targets (<= 1.5 s for 20 photos on 2 cores; <= 3x the decode floor at the same
+  parallelism) with pass/fail booleans.
+
+Run:  .venv/bin/python benchmarks/capture_bench.py [--n 20] [--workers 2] [--repeat 3]
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import logging
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageCms, ImageOps
+
+REPO = Path(__file__).resolve().parents[1]
+FACES_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "testdata" / "faces"
+sys.path.insert(0, str(REPO))
+
+log = logging.getLogger("capture_bench")
+
+PHONE_SIZE = (4032, 3024)  # stored pixels (w, h), as a 12 MP phone camera writes them
+JPEG_QUALITY = 92
+NOISE_SIGMA = 3.0  # luma noise in 8-bit units (+ half as much per channel): ~2.5-3 MB files
+TARGET_TOTAL_S = 1.5  # for 20 photos on 2 cores
+TARGET_DECODE_RATIO = 3.0
+
+
+# --------------------------------------------------------------------------- test photos
+
+def _source_photos(person: str) -> list[Path]:
+    files = sorted(FACES_DIR.glob(f"{person}_*.jpg"))
+    if not files:
+        raise SystemExit(f"No photos of {person} in {FACES_DIR}.")
+    return files
+
+
+def _phone_exif(orientation: int) -> bytes:
+    exif = Image.Exif()
+    exif[0x010F] = "BenchPhone"  # Make
+    exif[0x0110] = "BenchPhone 12MP"  # Model
+    exif[0x0112] = orientation
+    return exif.tobytes()
+
+
+def make_phone_jpeg(src: Path, dst: Path, variant: int, seed: int) -> int:
+    """One 4032x3024 phone-like JPEG from ``src``; ``variant`` varies zoom and mirroring."""
+    img = ImageOps.exif_transpose(Image.open(src)).convert("RGB")
+    portrait = img.height > img.width
+    w, h = PHONE_SIZE
+    target = (h, w) if portrait else (w, h)  # upright size of the picture
+    # Later variants of the same source are zoomed in a little and mirrored, as if re-shot.
+    zoom = 1.0 + 0.08 * variant
+    if zoom > 1:
+        cw, ch = img.width / zoom, img.height / zoom
+        x0, y0 = (img.width - cw) / 2, (img.height - ch) * 0.4  # keep the head in frame
+        img = img.crop((round(x0), round(y0), round(x0 + cw), round(y0 + ch)))
+    if variant % 2:
+        img = ImageOps.mirror(img)
+    img = ImageOps.fit(img, target, Image.Resampling.BICUBIC)  # cover, then centre-crop
+    rng = np.random.default_rng(seed)
+    px = np.asarray(img, dtype=np.float32)
+    noise = rng.standard_normal((target[1], target[0], 1), dtype=np.float32) * NOISE_SIGMA
+    noise = noise + rng.standard_normal(px.shape, dtype=np.float32) * (NOISE_SIGMA / 2)
+    px += noise
+    px += 0.5
+    np.clip(px, 0, 255, out=px)
+    out = Image.fromarray(px.astype(np.uint8))
+    orientation = 1
+    if portrait:
+        # Phones store portrait shots as landscape sensor pixels plus EXIF Orientation 6
+        # ("rotate 90 degrees clockwise to view"), so the stored image is the upright one turned left.
+        out = out.transpose(Image.Transpose.ROTATE_90)
+        orientation = 6
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    out.save(dst, "JPEG", quality=JPEG_QUALITY, subsampling="4:2:0", icc_profile=icc,
+             exif=_phone_exif(orientation))
+    return dst.stat().st_size
+
+
+def make_photo_set(n: int, person: str, folder: Path) -> list[Path]:
+    sources = _source_photos(person)
+    jobs = [(sources[i % len(sources)], folder / f"IMG_{1000 + i:04d}.jpg", i // len(sources), i)
+            for i in range(n)]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        sizes = list(pool.map(lambda j: make_phone_jpeg(*j), jobs))
+    log.info("made %d phone JPEGs from %d photos of %s: %.1f-%.1f MB", n, len(sources), person,
+             min(sizes) / 1e6, max(sizes) / 1e6)
+    return [j[1] for j in jobs]
+
+
+# --------------------------------------------------------------------------- measurements
+
+def _timed(fn, *args, **kwargs) -> tuple[float, object]:
+    t0 = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return time.perf_counter() - t0, result
+
+
+def _decode_all(files: list[Path], threads: int) -> float:
+    from pipeline.intake import open_photo
+
+    t0 = time.perf_counter()
+    if threads <= 1:
+        for f in files:
+            open_photo(f)
+    else:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            list(pool.map(open_photo, files))
+    return time.perf_counter() - t0
+
+
+def _machine() -> dict:
+    model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    u = platform.uname()
+    return {
+        "processor": platform.processor() or model,
+        "cpu_model": model,
+        "uname": f"{u.system} {u.node} {u.release} {u.version} {u.machine}",
+        "platform": platform.platform(),
+    }
+
+
+def _versions() -> dict:
+    import cv2
+    import mediapipe
+    import PIL
+    from PIL import features
+
+    return {
+        "python": platform.python_version(),
+        "opencv": cv2.__version__,
+        "mediapipe": mediapipe.__version__,
+        "pillow": PIL.__version__,
+        "libjpeg": features.version("jpg"),
+        "libjpeg_turbo": bool(features.check_feature("libjpeg_turbo")),
+        "numpy": np.__version__,
+    }
+
+
+def _r(x: float) -> float:
+    return round(float(x), 4)
+
+
+def run(n: int, workers: int, repeat: int, person: str) -> dict:
+    t0 = time.perf_counter()
+
+    from pipeline.capture import check_capture, check_photo, default_analyzer
+    import_s = time.perf_counter() - t0
+
+    with tempfile.TemporaryDirectory(prefix="capture_bench_") as tmp:
+        files = make_photo_set(n, person, Path(tmp))
+        sizes = [f.stat().st_size for f in files]
+
+        # Cold call: creates the analyzer and every thread's models (first use of each graph).
+        analyzer = default_analyzer()
+        cold_s, report = _timed(check_capture, files, analyzer=analyzer, workers=workers)
+        log.info("cold check_capture: %.3f s", cold_s)
+
+        totals = []
+        for i in range(repeat):
+            dt, report = _timed(check_capture, files, analyzer=analyzer, workers=workers)
+            totals.append(dt)
+            log.info("check_capture run %d/%d: %.3f s", i + 1, repeat, dt)
+
+        # Sequential per-photo pass on the main thread's models (loaded by a warm-up call first).
+        model_load_s, _ = _timed(check_photo, files[0], files[0].name, analyzer)
+        per_photo = []
+        for f in files:
+            dt, _ = _timed(check_photo, f, f.name, analyzer)
+            per_photo.append(dt)
+        log.info("sequential check_photo: median %.3f s", statistics.median(per_photo))
+
+        # Decode floor: open_photo only (read, decode at the analysis size, orient, sRGB).
+        _decode_all(files, 1)  # warm the page cache and Pillow's plugins
+        dec_seq = statistics.median(_decode_all(files, 1) for _ in range(repeat))
+        dec_par = statistics.median(_decode_all(files, workers) for _ in range(repeat))
+        log.info("decode floor: %.3f s sequential, %.3f s with %d threads", dec_seq, dec_par, workers)
+
+    total = statistics.median(totals)
+    ratio_par = total / dec_par
+    ratio_seq = total / dec_seq
+    verdicts = [p.verdict for p in report.photos]
+    cpu_count = os.cpu_count()
+    return {
+        "benchmark": "capture_check",
+        "photos": n,
+        "workers": workers,
+        "repeat": repeat,
+        "person": person,
+        "photo_pixels": list(PHONE_SIZE),
+        "jpeg_quality": JPEG_QUALITY,
+        "photo_mb": {"min": _r(min(sizes) / 1e6), "median": _r(statistics.median(sizes) / 1e6),
+                     "max": _r(max(sizes) / 1e6)},
+        "faces_found": sum(1 for p in report.photos if p.face is not None),
+        "verdicts": {v: verdicts.count(v) for v in sorted(set(verdicts))},
+        "import_s": _r(import_s),
+        "cold_first_call_s": _r(cold_s),
+        "total_s": _r(total),
+        "total_runs_s": [_r(x) for x in totals],
+        "total_min_s": _r(min(totals)),
+        "per_photo_s": _r(total / n),
+        "sequential": {
+            "per_photo_median_s": _r(statistics.median(per_photo)),
+            "per_photo_min_s": _r(min(per_photo)),
+            "per_photo_max_s": _r(max(per_photo)),
+            "sum_s": _r(sum(per_photo)),
+            "main_thread_first_photo_s": _r(model_load_s),
+        },
+        "decode_floor": {
+            "sequential_s": _r(dec_seq),
+            "threads": workers,
+            "threaded_s": _r(dec_par),
+            "per_photo_sequential_s": _r(dec_seq / n),
+        },
+        # The ratio compares like with like: check_capture with W workers against decoding with W threads.
+        "ratio_total_to_decode_floor": _r(ratio_par),
+        "ratio_total_to_decode_floor_sequential": _r(ratio_seq),
+        "cpu_count": cpu_count,
+        "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cpu_count,
+        "versions": _versions(),
+        "machine": _machine(),
+        "targets": {
+            "total_s_max": TARGET_TOTAL_S,
+            "total_s_max_scaled_to_n": _r(TARGET_TOTAL_S * n / 20),
+            "total_pass": total <= TARGET_TOTAL_S * n / 20,
+            "ratio_max": TARGET_DECODE_RATIO,
+            "ratio_pass": ratio_par <= TARGET_DECODE_RATIO,
+            "target_cores": 2,
+            "measured_on_target_cores": cpu_count == 2,
+        },
+    }
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr():
+    """Native libraries (TFLite, glog) may write to fd 1; keep stdout for the JSON alone."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=20, help="number of photos (default 20)")
+    ap.add_argument("--workers", type=int, default=2, help="check_capture worker threads (default 2)")
+    ap.add_argument("--repeat", type=int, default=3, help="timed runs; the median is reported (default 3)")
+    ap.add_argument("--person", default="p01", help="identity prefix in ../shared/testdata/faces (default p01)")
+    args = ap.parse_args(argv)
+    if args.n < 1 or args.repeat < 1 or args.workers < 1:
+        ap.error("--n, --workers and --repeat must be at least 1")
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
+    with _stdout_to_stderr():
+        result = run(args.n, args.workers, args.repeat, args.person)
+    json.dump(result, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""Small preview images for the UI: thumbnails with a verdict badge."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+BADGE_COLOURS = {"accept": (22, 163, 74), "warn": (217, 119, 6), "reject": (220, 38, 38)}
+BADGE_TEXT = {"accept": "OK", "warn": "CHECK", "reject": "REJECTED"}
+
+
+def badge_thumbnail(rgb: np.ndarray | None, verdict: str, out: Path, label: str = "", side: int = 320) -> Path:
+    """Save a JPEG thumbnail with a coloured frame and a verdict label; a grey tile if no pixels."""
+    img = Image.fromarray(rgb) if rgb is not None else Image.new("RGB", (side, side), (120, 120, 120))
+    img.thumbnail((side, side), Image.Resampling.BILINEAR)
+    colour = BADGE_COLOURS[verdict]
+    border = max(4, side // 60)
+    framed = Image.new("RGB", (img.width + 2 * border, img.height + 2 * border), colour)
+    framed.paste(img, (border, border))
+    draw = ImageDraw.Draw(framed)
+    font = ImageFont.load_default(size=max(12, side // 18))
+    text = BADGE_TEXT[verdict] + (f" {label}" if label else "")
+    x0, y0, x1, y1 = draw.textbbox((0, 0), text, font=font)
+    pad = 4
+    draw.rectangle((border, border, border + x1 - x0 + 2 * pad, border + y1 - y0 + 2 * pad), fill=colour)
+    draw.text((border + pad - x0, border + pad - y0), text, fill=(255, 255, 255), font=font)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    framed.save(out, "JPEG", quality=85)
+    return out
+
+
+def capture_gallery(report, out_dir: Path) -> list[tuple[str, str]]:
+    """(thumbnail path, caption) per photo of a CaptureReport, in input order."""
+    items = []
+    for i, p in enumerate(report.photos):
+        label = f"#{p.rank}" if p.selected else ""
+        thumb = badge_thumbnail(p.preview, p.verdict, out_dir / f"{i:03d}.jpg", label)
+        items.append((str(thumb), caption(p)))
+    return items
+
+
+def caption(p) -> str:
+    head = {"accept": "✅ Accepted", "warn": "⚠️ Check", "reject": "❌ Rejected"}[p.verdict]
+    if p.selected:
+        head += f" · selected #{p.rank}"
+    lines = [f"{head} — {p.file}"]
+    lines += [f"[{r.code}] {r.message}" for r in p.reasons]
+    return "\n".join(lines)
+
+
+def reasons_rows(report) -> list[list[str]]:
+    """Rows for a table: file, verdict, selected rank, pose, reasons with measured values."""
+    rows = []
+    for p in report.photos:
+        reasons = "; ".join(
+            f"{r.code} ({r.severity}" + (f", {r.value:.3g} vs {r.threshold:.3g}" if r.value is not None and r.threshold is not None else "") + ")"
+            for r in p.reasons
+        )
+        rows.append([p.file, p.verdict, str(p.rank or ""), p.pose or "", reasons or "—"])
+    return rows
