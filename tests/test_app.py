@@ -1,0 +1,133 @@
+"""The capture step through the running app: gradio_client and a real headless Chromium."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FACES = REPO.parent / "shared" / "testdata" / "faces"
+ARTIFACTS = REPO / "tests" / "_artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("data")
+    port = _free_port()
+    env = dict(os.environ, HEADSHOT_DATA_DIR=str(data_dir), GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1",
+               GRADIO_TEMP_DIR=str(tmp_path_factory.mktemp("gradio")))
+    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            pytest.fail("app.py exited early:\n" + proc.stdout.read())
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("app.py did not start within 120 s")
+    yield url, data_dir
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def upload_set(tmp_path_factory) -> list[Path]:
+    """Five photos of one person, a photo of two people, and a text file dressed as a JPEG."""
+    d = tmp_path_factory.mktemp("upload")
+    files = [FACES / f"p01_img{i}.jpg" for i in (1, 2, 4, 6, 7)] + [FACES / "couple.jpg"]
+    fake = d / "notes.jpg"
+    fake.write_text("this is not a photo")
+    return files + [fake]
+
+
+def _sessions(data_dir: Path) -> list[Path]:
+    root = data_dir / "sessions"
+    return [p for p in root.iterdir()] if root.exists() else []
+
+
+def test_client_check_confirm_delete(server, upload_set):
+    from gradio_client import Client, handle_file
+
+    url, data_dir = server
+    client = Client(url, verbose=False)
+    gallery, summary, table, selection, report = client.predict(
+        [handle_file(str(f)) for f in upload_set], api_name="/check_capture")
+    assert len(gallery) == len(upload_set)
+    captions = {Path(f).name: item["caption"] for f, item in zip(upload_set, gallery)}
+    assert "Rejected" in captions["couple.jpg"] and "[multiple_faces]" in captions["couple.jpg"]
+    assert "[unreadable]" in captions["notes.jpg"]
+    assert "Accepted" in captions["p01_img1.jpg"]
+    assert "Capture set" in summary and "too_few_photos" in summary
+    rows = {row[0]: row for row in table["data"]}
+    assert rows["couple.jpg"][1] == "reject"
+    selected = selection["value"]
+    assert selected and "couple.jpg" not in selected and "notes.jpg" not in selected
+    assert Path(report).name == "capture.json"
+
+    confirmed = client.predict(selected[:3], api_name="/confirm_selection")
+    assert "3 photos confirmed" in confirmed
+    (session_dir,) = _sessions(data_dir)
+    assert (session_dir / "selection.json").exists()
+    assert len(list((session_dir / "photos").iterdir())) == len(upload_set)
+
+    client.predict(None, None, api_name="/delete_photos")
+    assert not session_dir.exists()
+
+
+def _browser():
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("Debian chromium is missing: .ci/run must install it")
+        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    return sync_playwright()
+
+
+def test_browser_upload_shows_verdicts(server, upload_set):
+    url, _ = server
+    with _browser() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1800})
+            page.goto(url)
+            page.locator("#capture-upload input[type=file]").set_input_files([str(f) for f in upload_set])
+            page.get_by_text("notes.jpg").first.wait_for(timeout=30_000)
+            page.locator("#check-button").click()
+            table = page.locator("#capture-table")
+            table.get_by_text("multiple_faces").first.wait_for(timeout=90_000)
+            assert page.locator("#capture-gallery img").count() >= len(upload_set)
+            assert "Capture set" in page.locator("#capture-summary").inner_text()
+            row = table.locator("tr", has_text="couple.jpg").first
+            assert "reject" in row.inner_text() and "multiple_faces" in row.inner_text()
+            assert "unreadable" in table.locator("tr", has_text="notes.jpg").first.inner_text()
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "capture_step.png"), full_page=True)
+        finally:
+            browser.close()
+    assert (ARTIFACTS / "capture_step.png").stat().st_size > 10_000
