@@ -112,7 +112,8 @@ def build_app() -> gr.Blocks:
                     with gr.Accordion("How to take good capture photos", open=True):
                         gr.Markdown((ASSETS / "capture_guide.md").read_text())
             summary = gr.Markdown(elem_id="capture-summary")
-            gallery = gr.Gallery(label="Your photos", columns=5, height="auto", object_fit="contain", elem_id="capture-gallery")
+            gallery = gr.Gallery(label="Your photos", columns=5, height="auto", object_fit="contain",
+                                 interactive=False, elem_id="capture-gallery")
             table = gr.Dataframe(headers=TABLE_HEADERS, label="Every check, with its measured value", wrap=True,
                                  interactive=False, elem_id="capture-table")
             selection = gr.CheckboxGroup(label="Photos for training (pre-selected: the best 10-20; change as you like)",
