@@ -133,10 +133,13 @@ class FaceAnalyzer:
 
     def detect(self, rgb: np.ndarray) -> np.ndarray:
         """Raw YuNet rows (N x 15: box, 5 landmarks, score), largest face first."""
-        h, w = rgb.shape[:2]
+        return self._detect(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+
+    def _detect(self, bgr: np.ndarray) -> np.ndarray:
+        h, w = bgr.shape[:2]
         det = self._models().detector
         det.setInputSize((w, h))
-        _, rows = det.detect(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        _, rows = det.detect(bgr)
         if rows is None:
             return np.zeros((0, 15), np.float32)
         return rows[np.argsort(-(rows[:, 2] * rows[:, 3]))]
@@ -144,24 +147,24 @@ class FaceAnalyzer:
     def analyze(self, rgb: np.ndarray, with_mask: bool = False, max_faces: int = 5) -> FaceAnalysis:
         h, w = rgb.shape[:2]
         bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-        models = self._models()
-        rows = self.detect(rgb)[:max_faces]
+        rows = self._detect(bgr)[:max_faces]
         faces = []
         for i, row in enumerate(rows):
             # The face mesh is for the face a portrait is about; others need only box and identity.
             mesh = self._mesh(rgb, row) if i == 0 else None
-            faces.append(self._face(row, bgr, mesh, (w, h), models))
+            faces.append(self._face(row, rgb, bgr, mesh, (w, h)))
         mask = self._mask(rgb) if with_mask else None
         return FaceAnalysis(image_size=(w, h), faces=faces, person_mask=mask)
 
-    def embed(self, rgb: np.ndarray, row: np.ndarray) -> np.ndarray:
+    def embed(self, rgb: np.ndarray, row: np.ndarray, bgr: np.ndarray | None = None) -> np.ndarray:
+        """Identity embedding of the face described by a detector row."""
         if self._insight is not None:
             return self._insight(rgb, row)
-        models = self._models()
-        aligned = models.recognizer.alignCrop(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), row)
-        return _normalise(models.recognizer.feature(aligned).ravel())
+        recognizer = self._models().recognizer
+        aligned = recognizer.alignCrop(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if bgr is None else bgr, row)
+        return _normalise(recognizer.feature(aligned).ravel())
 
-    def _face(self, row, bgr, mesh, size, models) -> FaceInfo:
+    def _face(self, row, rgb, bgr, mesh, size) -> FaceInfo:
         w, h = size
         x, y, bw, bh = (float(v) for v in row[:4])
         pts = row[4:14].reshape(5, 2).astype(float)
@@ -170,11 +173,7 @@ class FaceAnalyzer:
             "left_eye": tuple(pts[0]), "right_eye": tuple(pts[1]), "nose": tuple(pts[2]),
             "mouth_left": tuple(pts[3]), "mouth_right": tuple(pts[4]),
         }
-        if self._insight is not None:
-            embedding = self._insight(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), row)
-        else:
-            aligned = models.recognizer.alignCrop(bgr, row)
-            embedding = _normalise(models.recognizer.feature(aligned).ravel())
+        embedding = self.embed(rgb, row, bgr)
         pitch = None
         if mesh is not None:
             landmarks["left_eye"] = tuple(mesh[MESH_LEFT_IRIS, :2])
