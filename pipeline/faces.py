@@ -10,14 +10,16 @@ The default backend is offline and licence-clean:
 are already on disk (it would otherwise download non-commercial weights).
 
 Model objects hold no per-user state. OpenCV and MediaPipe graphs are not safe to call from
-two threads at once, so each thread gets its own instances (loading them costs milliseconds).
+two threads at once, so each call borrows a set of instances from a pool, and returns it.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.resources
 import logging
 import math
 import os
+import queue
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,8 +100,8 @@ class FaceAnalysis:
         return self.faces[0] if self.faces else None
 
 
-class _ThreadModels:
-    """The per-thread model instances."""
+class _Models:
+    """One set of model instances, used by one thread at a time."""
 
     def __init__(self, analyzer: "FaceAnalyzer"):
         import mediapipe as mp
@@ -122,18 +124,35 @@ class FaceAnalyzer:
             raise ValueError(f"Unknown face backend {backend!r}; use 'default' or 'insightface'.")
         self.backend = backend
         self.score_threshold = score_threshold
+        # Idle model sets, lent to one thread per call: worker threads come and go with each
+        # request's thread pool, and the models must outlive them.
+        self._idle: queue.SimpleQueue[_Models] = queue.SimpleQueue()
         self._local = threading.local()
         self._insight = _load_insightface(insightface_root) if backend == "insightface" else None
 
-    def _models(self) -> _ThreadModels:
-        models = getattr(self._local, "models", None)
-        if models is None:
-            models = self._local.models = _ThreadModels(self)
-        return models
+    @contextlib.contextmanager
+    def _lease(self):
+        if getattr(self._local, "models", None) is not None:  # already lent to this thread
+            yield
+            return
+        try:
+            models = self._idle.get_nowait()
+        except queue.Empty:
+            models = _Models(self)
+        self._local.models = models
+        try:
+            yield
+        finally:
+            self._local.models = None
+            self._idle.put(models)
+
+    def _models(self) -> _Models:
+        return self._local.models
 
     def detect(self, rgb: np.ndarray) -> np.ndarray:
         """Raw YuNet rows (N x 15: box, 5 landmarks, score), largest face first."""
-        return self._detect(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        with self._lease():
+            return self._detect(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
 
     def _detect(self, bgr: np.ndarray) -> np.ndarray:
         h, w = bgr.shape[:2]
@@ -145,6 +164,10 @@ class FaceAnalyzer:
         return rows[np.argsort(-(rows[:, 2] * rows[:, 3]))]
 
     def analyze(self, rgb: np.ndarray, with_mask: bool = False, max_faces: int = 5) -> FaceAnalysis:
+        with self._lease():
+            return self._analyze(rgb, with_mask, max_faces)
+
+    def _analyze(self, rgb: np.ndarray, with_mask: bool, max_faces: int) -> FaceAnalysis:
         h, w = rgb.shape[:2]
         bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
         rows = self._detect(bgr)[:max_faces]
@@ -160,9 +183,10 @@ class FaceAnalyzer:
         """Identity embedding of the face described by a detector row."""
         if self._insight is not None:
             return self._insight(rgb, row)
-        recognizer = self._models().recognizer
-        aligned = recognizer.alignCrop(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if bgr is None else bgr, row)
-        return _normalise(recognizer.feature(aligned).ravel())
+        with self._lease():
+            recognizer = self._models().recognizer
+            aligned = recognizer.alignCrop(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if bgr is None else bgr, row)
+            return _normalise(recognizer.feature(aligned).ravel())
 
     def _face(self, row, rgb, bgr, mesh, size) -> FaceInfo:
         w, h = size
