@@ -68,7 +68,8 @@ class CaptureThresholds:
     roll_reject: float = 32.0
     # Pose bins for variety: a turn or tilt beyond this counts as a distinct pose.
     pose_bin_deg: float = 10.0
-    # Skin texture against the set median: beauty filters keep edges but flatten skin.
+    # Skin texture against the set median (see quality.texture_energy). Unfiltered real photos
+    # measured >= 0.36 (a soft one) and mostly >= 0.56; strongly smoothed ones <= 0.42, median 0.25.
     texture_ratio_warn: float = 0.45
     texture_ratio_reject: float = 0.25
     # SFace cosine. Same person across years measured >= 0.63 here (>= 0.49 on deepface's full
@@ -104,7 +105,7 @@ ADVICE = {
     "harsh_shadow": "One side of the face is in deep shadow. Turn towards the light so it falls evenly.",
     "color_cast": "The colours are strongly tinted. Use daylight and avoid coloured lamps or filters.",
     "extreme_pose": "The head is turned or tilted too far. Face the camera or turn only slightly.",
-    "heavy_filter": "The skin looks smoothed by a filter or beauty mode. Use an unfiltered original.",
+    "heavy_filter": "The skin looks much smoother than in your other photos: a filter, beauty mode or heavy compression. Use an unfiltered original.",
     "duplicate": "This is nearly the same photo as another one in the set. Vary pose, expression or place.",
     "identity_outlier": "This looks like a different person from the rest of the set. Remove it.",
     "too_few_photos": "There are not enough usable photos to train on.",
@@ -261,11 +262,13 @@ def _check_faces(check: PhotoCheck, photo, analyzer: FaceAnalyzer, t: CaptureThr
     check.metrics.update(q.to_dict())
     _grade(check, "blurry", q.sharpness, t.blur_reject, t.blur_warn, lower_is_bad=True)
     _grade(check, "underexposed", q.luminance, t.dark_reject, t.dark_warn, lower_is_bad=True)
-    if not check.has("overexposed"):
-        _grade(check, "overexposed", q.luminance, t.bright_reject, t.bright_warn, lower_is_bad=False)
-    if not check.has("overexposed"):
-        _grade(check, "overexposed", q.clipped, t.clipped_reject, t.clipped_warn, lower_is_bad=False,
-               detail=f"{q.clipped:.0%} of the face is blown out to white.")
+    # Brightness and blown-out highlights are graded apart; the photo keeps the worse of the two.
+    bright, clipped = PhotoCheck(check.file), PhotoCheck(check.file)
+    _grade(bright, "overexposed", q.luminance, t.bright_reject, t.bright_warn, lower_is_bad=False)
+    _grade(clipped, "overexposed", q.clipped, t.clipped_reject, t.clipped_warn, lower_is_bad=False,
+           detail=f"{q.clipped:.0%} of the face is blown out to white.")
+    worse = max((bright, clipped), key=lambda c: _RANK[c.verdict])
+    check.reasons.extend(worse.reasons)
     if q.shadow > t.shadow_warn:
         check.add("harsh_shadow", WARN, q.shadow, t.shadow_warn)
     if q.cast > t.cast_warn:

@@ -111,6 +111,9 @@ def _check_dimensions(width: int, height: int, limits: IntakeLimits) -> None:
 def _to_srgb(img: Image.Image, notes: list[str]) -> Image.Image:
     """Convert to 8-bit RGB in sRGB, honouring an embedded ICC profile."""
     icc = img.info.get("icc_profile")
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit greyscale: Pillow's convert("RGB") would clip every value above 255 to white.
+        img = Image.fromarray((np.asarray(img, dtype=np.uint32) >> 8).astype(np.uint8), "L")
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         # Transparent pixels become white, the way a photo viewer would show them.
         img = img.convert("RGBA")
@@ -183,13 +186,17 @@ def load_full(source: str | Path | bytes, limits: IntakeLimits = IntakeLimits())
     data = _read_bytes(source, limits)
     notes: list[str] = []
     try:
-        img = Image.open(io.BytesIO(data))
-        if img.format not in ALLOWED_FORMATS:
-            raise IntakeError("unreadable", f"{img.format} files are not supported.")
-        _check_dimensions(*img.size, limits)
-        img.load()
-        return _to_srgb(ImageOps.exif_transpose(img), notes)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            if img.format not in ALLOWED_FORMATS:
+                raise IntakeError("unreadable", f"{img.format} files are not supported.")
+            _check_dimensions(*img.size, limits)
+            img.load()
+            return _to_srgb(ImageOps.exif_transpose(img), notes)
     except IntakeError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:
+        raise IntakeError("too_large", "The image declares more pixels than allowed.") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise IntakeError("unreadable", "The file is not a readable image.") from exc
