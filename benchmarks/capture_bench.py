@@ -1,7 +1,7 @@
 """Speed benchmark for the capture gate: phone-sized JPEGs through ``check_capture``.
 
 Builds ``--n`` phone-like JPEGs (12 MP, 4032x3024 stored pixels, quality 92, 4:2:0, sRGB ICC
-profile and EXIF like a phone writes) from real photos of ONE person in
+profile (``--icc``) and EXIF like a phone writes) from real photos of ONE person in
 ../shared/testdata/faces, into a temporary folder that is deleted afterwards. Each photo is
 resized to cover the frame and centre-cropped, with mild sensor-like noise so that the files
 are a realistic 2-5 MB. Portrait photos are stored the way phones store them: landscape
@@ -29,6 +29,7 @@ import logging
 import os
 import platform
 import statistics
+import struct
 import sys
 import tempfile
 import time
@@ -60,6 +61,31 @@ def _source_photos(person: str) -> list[Path]:
     return files
 
 
+def _srgb_icc() -> bytes:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def _display_p3_icc() -> bytes:
+    """A Display P3 profile (what iPhones embed): LCMS's sRGB profile with P3 primaries.
+
+    Display P3 shares sRGB's tone curve and D65 white, so swapping the three colorant tags
+    (D50-adapted, as in Apple's profile) makes it; no ICC file needs to ship with the repo.
+    """
+    data = bytearray(_srgb_icc())
+    p3 = {b"rXYZ": (0.5151, 0.2412, -0.0011), b"gXYZ": (0.2920, 0.6922, 0.0419), b"bXYZ": (0.1571, 0.0666, 0.7841)}
+    (count,) = struct.unpack(">I", data[128:132])
+    for i in range(count):
+        sig, offset, _ = struct.unpack(">4sII", data[132 + 12 * i: 144 + 12 * i])
+        if sig in p3:
+            data[offset + 8: offset + 20] = b"".join(struct.pack(">i", round(v * 65536)) for v in p3[sig])
+    data = data.replace("sRGB built-in".encode("utf-16-be"), "DisplayP3 syn".encode("utf-16-be"))
+    data[84:100] = bytes(16)  # profile ID: zero means "not computed"
+    return bytes(data)
+
+
+ICC_PROFILES = {"srgb": _srgb_icc, "p3": _display_p3_icc, "none": lambda: None}
+
+
 def _phone_exif(orientation: int) -> bytes:
     exif = Image.Exif()
     exif[0x010F] = "BenchPhone"  # Make
@@ -68,7 +94,7 @@ def _phone_exif(orientation: int) -> bytes:
     return exif.tobytes()
 
 
-def make_phone_jpeg(src: Path, dst: Path, variant: int, seed: int) -> int:
+def make_phone_jpeg(src: Path, dst: Path, variant: int, seed: int, icc: bytes | None) -> int:
     """One 4032x3024 phone-like JPEG from ``src``; ``variant`` varies zoom and mirroring."""
     img = ImageOps.exif_transpose(Image.open(src)).convert("RGB")
     portrait = img.height > img.width
@@ -97,19 +123,19 @@ def make_phone_jpeg(src: Path, dst: Path, variant: int, seed: int) -> int:
         # ("rotate 90 degrees clockwise to view"), so the stored image is the upright one turned left.
         out = out.transpose(Image.Transpose.ROTATE_90)
         orientation = 6
-    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-    out.save(dst, "JPEG", quality=JPEG_QUALITY, subsampling="4:2:0", icc_profile=icc,
-             exif=_phone_exif(orientation))
+    extra = {"icc_profile": icc} if icc else {}
+    out.save(dst, "JPEG", quality=JPEG_QUALITY, subsampling="4:2:0", exif=_phone_exif(orientation), **extra)
     return dst.stat().st_size
 
 
-def make_photo_set(n: int, person: str, folder: Path) -> list[Path]:
+def make_photo_set(n: int, person: str, folder: Path, icc: str = "srgb") -> list[Path]:
     sources = _source_photos(person)
-    jobs = [(sources[i % len(sources)], folder / f"IMG_{1000 + i:04d}.jpg", i // len(sources), i)
+    profile = ICC_PROFILES[icc]()
+    jobs = [(sources[i % len(sources)], folder / f"IMG_{1000 + i:04d}.jpg", i // len(sources), i, profile)
             for i in range(n)]
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         sizes = list(pool.map(lambda j: make_phone_jpeg(*j), jobs))
-    log.info("made %d phone JPEGs from %d photos of %s: %.1f-%.1f MB", n, len(sources), person,
+    log.info("made %d phone JPEGs (%s ICC) from %d photos of %s: %.1f-%.1f MB", n, icc, len(sources), person,
              min(sizes) / 1e6, max(sizes) / 1e6)
     return [j[1] for j in jobs]
 
@@ -120,6 +146,20 @@ def _timed(fn, *args, **kwargs) -> tuple[float, object]:
     t0 = time.perf_counter()
     result = fn(*args, **kwargs)
     return time.perf_counter() - t0, result
+
+
+def _timed_cpu(fn, *args, **kwargs) -> tuple[float, float, object]:
+    """Wall seconds, process CPU seconds (all threads, native ones included) and the result."""
+    c0 = time.process_time()
+    wall, result = _timed(fn, *args, **kwargs)
+    return wall, time.process_time() - c0, result
+
+
+def _loadavg() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
 
 
 def _decode_all(files: list[Path], threads: int) -> float:
@@ -172,14 +212,13 @@ def _r(x: float) -> float:
     return round(float(x), 4)
 
 
-def run(n: int, workers: int, repeat: int, person: str) -> dict:
+def run(n: int, workers: int, repeat: int, person: str, icc: str = "srgb") -> dict:
     t0 = time.perf_counter()
-
     from pipeline.capture import check_capture, check_photo, default_analyzer
     import_s = time.perf_counter() - t0
 
     with tempfile.TemporaryDirectory(prefix="capture_bench_") as tmp:
-        files = make_photo_set(n, person, Path(tmp))
+        files = make_photo_set(n, person, Path(tmp), icc)
         sizes = [f.stat().st_size for f in files]
 
         # Cold call: creates the analyzer and every thread's models (first use of each graph).
@@ -187,18 +226,35 @@ def run(n: int, workers: int, repeat: int, person: str) -> dict:
         cold_s, report = _timed(check_capture, files, analyzer=analyzer, workers=workers)
         log.info("cold check_capture: %.3f s", cold_s)
 
-        totals = []
+        load_before = _loadavg()
+        if load_before and load_before[0] > 0.5:
+            log.warning("load average %.2f before timing: other processes compete for the cores, "
+                        "so wall times will be high (compare total_cpu_s and parallelism)", load_before[0])
+        totals, cpus = [], []
         for i in range(repeat):
-            dt, report = _timed(check_capture, files, analyzer=analyzer, workers=workers)
+            dt, cpu, report = _timed_cpu(check_capture, files, analyzer=analyzer, workers=workers)
             totals.append(dt)
-            log.info("check_capture run %d/%d: %.3f s", i + 1, repeat, dt)
+            cpus.append(cpu)
+            log.info("check_capture run %d/%d: %.3f s (%.3f s CPU)", i + 1, repeat, dt, cpu)
 
-        # Sequential per-photo pass on the main thread's models (loaded by a warm-up call first).
-        model_load_s, _ = _timed(check_photo, files[0], files[0].name, analyzer)
-        per_photo = []
+        # check_capture starts new worker threads on every call: a photo checked on a brand-new
+        # thread shows whether that thread pays for model set-up again (it should not).
+        fresh: dict[str, float] = {}
+
+        def fresh_thread() -> None:
+            fresh["first_photo_s"], _ = _timed(check_photo, files[0], files[0].name, analyzer)
+            fresh["same_photo_again_s"], _ = _timed(check_photo, files[0], files[0].name, analyzer)
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(fresh_thread).result()
+
+        # Sequential per-photo pass on the main thread (after one warm-up photo).
+        first_main_s, _ = _timed(check_photo, files[0], files[0].name, analyzer)
+        per_photo, per_photo_cpu = [], []
         for f in files:
-            dt, _ = _timed(check_photo, f, f.name, analyzer)
+            dt, cpu, _ = _timed_cpu(check_photo, f, f.name, analyzer)
             per_photo.append(dt)
+            per_photo_cpu.append(cpu)
         log.info("sequential check_photo: median %.3f s", statistics.median(per_photo))
 
         # Decode floor: open_photo only (read, decode at the analysis size, orient, sRGB).
@@ -206,6 +262,7 @@ def run(n: int, workers: int, repeat: int, person: str) -> dict:
         dec_seq = statistics.median(_decode_all(files, 1) for _ in range(repeat))
         dec_par = statistics.median(_decode_all(files, workers) for _ in range(repeat))
         log.info("decode floor: %.3f s sequential, %.3f s with %d threads", dec_seq, dec_par, workers)
+        load_after = _loadavg()
 
     total = statistics.median(totals)
     ratio_par = total / dec_par
@@ -220,6 +277,7 @@ def run(n: int, workers: int, repeat: int, person: str) -> dict:
         "person": person,
         "photo_pixels": list(PHONE_SIZE),
         "jpeg_quality": JPEG_QUALITY,
+        "icc_profile": icc,
         "photo_mb": {"min": _r(min(sizes) / 1e6), "median": _r(statistics.median(sizes) / 1e6),
                      "max": _r(max(sizes) / 1e6)},
         "faces_found": sum(1 for p in report.photos if p.face is not None),
@@ -229,13 +287,18 @@ def run(n: int, workers: int, repeat: int, person: str) -> dict:
         "total_s": _r(total),
         "total_runs_s": [_r(x) for x in totals],
         "total_min_s": _r(min(totals)),
+        "total_cpu_s": _r(statistics.median(cpus)),
+        # CPU seconds per wall second during the timed runs: ~workers when the threads run in parallel.
+        "parallelism": _r(statistics.median(c / w for c, w in zip(cpus, totals))),
         "per_photo_s": _r(total / n),
+        "fresh_thread": {k: _r(v) for k, v in fresh.items()},
         "sequential": {
             "per_photo_median_s": _r(statistics.median(per_photo)),
             "per_photo_min_s": _r(min(per_photo)),
             "per_photo_max_s": _r(max(per_photo)),
+            "per_photo_cpu_median_s": _r(statistics.median(per_photo_cpu)),
             "sum_s": _r(sum(per_photo)),
-            "main_thread_first_photo_s": _r(model_load_s),
+            "warm_up_photo_s": _r(first_main_s),
         },
         "decode_floor": {
             "sequential_s": _r(dec_seq),
@@ -248,6 +311,8 @@ def run(n: int, workers: int, repeat: int, person: str) -> dict:
         "ratio_total_to_decode_floor_sequential": _r(ratio_seq),
         "cpu_count": cpu_count,
         "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cpu_count,
+        "loadavg_before": load_before,
+        "loadavg_after": load_after,
         "versions": _versions(),
         "machine": _machine(),
         "targets": {
@@ -282,12 +347,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2, help="check_capture worker threads (default 2)")
     ap.add_argument("--repeat", type=int, default=3, help="timed runs; the median is reported (default 3)")
     ap.add_argument("--person", default="p01", help="identity prefix in ../shared/testdata/faces (default p01)")
+    ap.add_argument("--icc", choices=sorted(ICC_PROFILES), default="srgb",
+                    help="colour profile embedded in the test JPEGs: srgb (many Android phones, default), "
+                         "p3 (Display P3, as iPhones write) or none")
     args = ap.parse_args(argv)
     if args.n < 1 or args.repeat < 1 or args.workers < 1:
         ap.error("--n, --workers and --repeat must be at least 1")
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
     with _stdout_to_stderr():
-        result = run(args.n, args.workers, args.repeat, args.person)
+        result = run(args.n, args.workers, args.repeat, args.person, args.icc)
     json.dump(result, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0

@@ -518,6 +518,10 @@ def check_capture(sources: Sequence[Source], analyzer: FaceAnalyzer | None = Non
     ``progress`` shows a tqdm bar, which the app forwards to the page with ``gr.Progress(track_tqdm=True)``.
     """
     analyzer = analyzer or default_analyzer()
+    if workers > 1:
+        # The photo threads already fill the cores; OpenCV's own pool inside each detect/embed
+        # only adds hand-offs. Process-wide, so it also covers the app's other OpenCV calls.
+        cv2.setNumThreads(1)
 
     def one(src: Source) -> PhotoCheck:
         if isinstance(src, tuple):
