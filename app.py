@@ -9,7 +9,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from pipeline.capture import check_capture
+from pipeline.capture import check_capture, warm_up
 from pipeline.previews import capture_gallery, reasons_rows
 from pipeline.session import Session, expire
 
@@ -145,6 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    warm_up()
     demo.queue(default_concurrency_limit=2).launch(
         server_name=args.host, server_port=args.port, max_file_size=MAX_FILE_SIZE, footer_links=["api", "gradio"],
     )

@@ -207,6 +207,11 @@ def default_analyzer() -> FaceAnalyzer:
     return FaceAnalyzer()
 
 
+def warm_up() -> None:
+    """Load the face models now, so that the first user does not wait for them."""
+    default_analyzer().analyze(np.zeros((64, 64, 3), np.uint8))
+
+
 # --------------------------------------------------------------------------- per photo
 
 def check_photo(source: str | Path | bytes, name: str, analyzer: FaceAnalyzer,

@@ -6,6 +6,7 @@ with a stable reason code, so one bad file never takes a batch down with it.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import io
@@ -158,12 +159,10 @@ def _is_srgb(profile: ImageCms.ImageCmsProfile) -> bool:
     return max(abs(a - b) for a, b in zip(img.tobytes(), out.tobytes())) <= 1
 
 
-def open_photo(source: str | Path | bytes, name: str | None = None, limits: IntakeLimits = IntakeLimits()) -> Photo:
-    """Decode one upload into a :class:`Photo`, or raise :class:`IntakeError`."""
-    if name is None:
-        name = Path(source).name if not isinstance(source, bytes) else "upload"
-    data = _read_bytes(source, limits)
-    notes: list[str] = []
+@contextlib.contextmanager
+def _decoding(data: bytes, limits: IntakeLimits):
+    """Open ``data`` lazily after the format and size checks; any decoding failure inside the
+    block becomes an :class:`IntakeError` with a stable code."""
     try:
         with warnings.catch_warnings():
             # Our own pixel cap applies before decoding; Pillow's bomb warning would only be noise.
@@ -172,21 +171,7 @@ def open_photo(source: str | Path | bytes, name: str | None = None, limits: Inta
             if img.format not in ALLOWED_FORMATS:
                 raise IntakeError("unreadable", f"{img.format} files are not supported; use JPEG, PNG, WebP or HEIC.")
             _check_dimensions(*img.size, limits)
-            fmt, original = img.format, _oriented_size(img)
-            if img.format in ("JPEG", "MPO"):
-                # DCT scaling decodes a 12-50 MP JPEG at 1/2..1/8 size directly: most of the cost saved.
-                # Accept a draft down to 3/4 of the analysis side (4032 px -> 1008 px) rather than
-                # decoding twice as many pixels only to throw them away.
-                f = 0.75 * limits.analysis_side / max(img.size)
-                if f < 1:
-                    img.draft("RGB", (int(img.width * f), int(img.height * f)))
-            img.load()
-            img = ImageOps.exif_transpose(img)
-            if img.mode in ("RGB", "RGBA", "L", "CMYK"):
-                # Shrink first: colour conversion (and everything after) then touches 1 MP, not 12-50.
-                img.thumbnail((limits.analysis_side, limits.analysis_side), Image.Resampling.LANCZOS, reducing_gap=2.0)
-            img = _to_srgb(img, notes)
-            img.thumbnail((limits.analysis_side, limits.analysis_side), Image.Resampling.LANCZOS, reducing_gap=2.0)
+            yield img
     except IntakeError:
         raise
     except Image.DecompressionBombError as exc:
@@ -195,6 +180,30 @@ def open_photo(source: str | Path | bytes, name: str | None = None, limits: Inta
         # Pillow reports truncated/corrupt data as OSError/SyntaxError; the detail stays out of logs.
         log.debug("decode failed: %s", type(exc).__name__)
         raise IntakeError("unreadable", "The file is not a readable image (it may be damaged, truncated or not a photo).") from exc
+
+
+def open_photo(source: str | Path | bytes, name: str | None = None, limits: IntakeLimits = IntakeLimits()) -> Photo:
+    """Decode one upload into a :class:`Photo`, or raise :class:`IntakeError`."""
+    if name is None:
+        name = Path(source).name if not isinstance(source, bytes) else "upload"
+    data = _read_bytes(source, limits)
+    notes: list[str] = []
+    with _decoding(data, limits) as img:
+        fmt, original = img.format, _oriented_size(img)
+        if img.format in ("JPEG", "MPO"):
+            # DCT scaling decodes a 12-50 MP JPEG at 1/2..1/8 size directly: most of the cost saved.
+            # Accept a draft down to 3/4 of the analysis side (4032 px -> 1008 px) rather than
+            # decoding twice as many pixels only to throw them away.
+            f = 0.75 * limits.analysis_side / max(img.size)
+            if f < 1:
+                img.draft("RGB", (int(img.width * f), int(img.height * f)))
+        img.load()
+        img = ImageOps.exif_transpose(img)
+        if img.mode in ("RGB", "RGBA", "L", "CMYK"):
+            # Shrink first: colour conversion (and everything after) then touches 1 MP, not 12-50.
+            img.thumbnail((limits.analysis_side, limits.analysis_side), Image.Resampling.LANCZOS, reducing_gap=2.0)
+        img = _to_srgb(img, notes)
+        img.thumbnail((limits.analysis_side, limits.analysis_side), Image.Resampling.LANCZOS, reducing_gap=2.0)
     return Photo(
         name=name,
         rgb=np.asarray(img, dtype=np.uint8),
@@ -216,19 +225,6 @@ def _oriented_size(img: Image.Image) -> tuple[int, int]:
 def load_full(source: str | Path | bytes, limits: IntakeLimits = IntakeLimits()) -> Image.Image:
     """Decode at full resolution (oriented, sRGB) for training and export, with the same safety checks."""
     data = _read_bytes(source, limits)
-    notes: list[str] = []
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
-            if img.format not in ALLOWED_FORMATS:
-                raise IntakeError("unreadable", f"{img.format} files are not supported.")
-            _check_dimensions(*img.size, limits)
-            img.load()
-            return _to_srgb(ImageOps.exif_transpose(img), notes)
-    except IntakeError:
-        raise
-    except Image.DecompressionBombError as exc:
-        raise IntakeError("too_large", "The image declares more pixels than allowed.") from exc
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise IntakeError("unreadable", "The file is not a readable image.") from exc
+    with _decoding(data, limits) as img:
+        img.load()
+        return _to_srgb(ImageOps.exif_transpose(img), [])
