@@ -223,14 +223,15 @@ def check_photo(source: str | Path | bytes, name: str, analyzer: FaceAnalyzer,
     except IntakeError as exc:
         check.reasons.append(Reason(exc.code, REJECT, exc.message + " " + ADVICE[exc.code], exc.value, exc.threshold))
         return check
-    except Exception:  # one broken photo must never sink the batch
-        log.exception("unexpected failure while decoding one photo")
+    except Exception as exc:  # one broken photo must never sink the batch
+        # Only the error type: messages and tracebacks can carry file names and pixel data.
+        log.error("unexpected %s while decoding one photo", type(exc).__name__)
         check.add("unreadable", REJECT)
         return check
     try:
         _check_faces(check, photo, analyzer, t)
-    except Exception:
-        log.exception("unexpected failure while analysing one photo")
+    except Exception as exc:
+        log.error("unexpected %s while analysing one photo", type(exc).__name__)
         check.add("no_face", REJECT, detail="(The analysis failed on this file.)")
     return check
 
