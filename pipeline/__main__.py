@@ -8,6 +8,7 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 
 EXIT_OK, EXIT_FLAGGED, EXIT_USAGE = 0, 1, 2
 
@@ -44,6 +45,31 @@ def _print_capture(report) -> None:
         print(f"  * {line}")
 
 
+def _train(args: argparse.Namespace) -> int:
+    from .capture import expand_sources
+    from .train import TrainingError, config_for, train
+
+    photos_dir = Path(args.photos)
+    if not photos_dir.is_dir():
+        print(f"error: --photos must be a folder of photos: {photos_dir}", file=sys.stderr)
+        return EXIT_USAGE
+    photos = expand_sources([photos_dir])
+    overrides = {k: v for k, v in {"steps": args.steps, "rank": args.rank, "alpha": args.rank,
+                                   "learning_rate": args.lr, "resolution": args.resolution, "seed": args.seed,
+                                   "chunk_steps": args.chunk_steps, "trigger": args.trigger}.items() if v is not None}
+    config = config_for(len(photos), base=args.base, photos=photos, out_dir=str(args.out), **overrides)
+    try:
+        result = train(config, resume=args.resume)
+    except TrainingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(json.dumps({"status": result.status, "step": result.step, "steps": result.steps, "loss": result.loss,
+                      "lora": result.lora_path, "skipped_photos": result.skipped_photos, "message": result.message}))
+    if result.status != "finished":
+        return EXIT_FLAGGED
+    return EXIT_FLAGGED if result.skipped_photos else EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipeline", description="Headshot Studio pipeline")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
@@ -53,6 +79,20 @@ def build_parser() -> argparse.ArgumentParser:
     cap.add_argument("--json", action="store_true", help="print the report as JSON")
     cap.add_argument("--workers", type=int, default=2, help="parallel threads (default 2)")
     cap.set_defaults(func=_capture)
+
+    tr = sub.add_parser("train", help="train a personal LoRA (resumable)")
+    tr.add_argument("--base", required=True, metavar="MODEL", help="Hub repo id or local diffusers folder")
+    tr.add_argument("--photos", required=True, metavar="DIR")
+    tr.add_argument("--out", required=True, metavar="DIR")
+    tr.add_argument("--steps", type=int)
+    tr.add_argument("--rank", type=int)
+    tr.add_argument("--lr", type=float)
+    tr.add_argument("--resolution", type=int)
+    tr.add_argument("--seed", type=int)
+    tr.add_argument("--trigger")
+    tr.add_argument("--chunk-steps", type=int, help="stop after this many steps; run again with --resume")
+    tr.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    tr.set_defaults(func=_train)
     return parser
 
 

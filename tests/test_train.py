@@ -15,7 +15,8 @@ from pipeline.train import (DEFAULTS_BY_SET_SIZE, TrainConfig, TrainingError, bu
                             estimate_seconds, face_crop_box, fixed_batch_losses, train)
 from tests.tiny_fixtures import tiny_sd_dir, tiny_sdxl_dir
 
-FACES = Path(__file__).resolve().parents[1].parent / "shared" / "testdata" / "faces"
+REPO = Path(__file__).resolve().parents[1]
+FACES = REPO.parent / "shared" / "testdata" / "faces"
 PHOTOS = [FACES / n for n in ("p01_img1.jpg", "p01_img10.jpg", "p01_img11.jpg")]
 STEPS = 12
 
@@ -233,3 +234,31 @@ def test_failed_chunk_keeps_last_checkpoint_and_oom_is_clear(full_run, sdxl_dir,
     assert (r.status, r.step) == ("paused", 5)
     assert train(make_config(sdxl_dir, photos, tmp_path)).status == "finished"
     assert_same_weights(full_dir, tmp_path)
+
+
+def test_cli_train_in_chunks_then_resume(sdxl_dir, tmp_path):
+    """`python -m pipeline train` as ARCHITECTURE.md names it: a chunk, then --resume to the end."""
+    import json as _json
+    import shutil as _shutil
+    import subprocess
+    import sys
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("p01_img1.jpg", "p01_img2.jpg"):
+        _shutil.copy(FACES / name, photos / name)
+    out = tmp_path / "lora"
+    base = [sys.executable, "-m", "pipeline", "train", "--base", str(sdxl_dir), "--photos", str(photos),
+            "--out", str(out), "--steps", "4", "--rank", "4", "--resolution", "64"]
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    first = subprocess.run(base + ["--chunk-steps", "2"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 1, first.stderr
+    assert _json.loads(first.stdout.strip().splitlines()[-1])["status"] == "paused"
+    second = subprocess.run(base + ["--resume"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr
+    report = _json.loads(second.stdout.strip().splitlines()[-1])
+    assert report["status"] == "finished" and report["step"] == 4
+    assert (out / "pytorch_lora_weights.safetensors").exists() and (out / "training.json").exists()
+    missing = subprocess.run([sys.executable, "-m", "pipeline", "train", "--base", str(sdxl_dir), "--photos",
+                              str(tmp_path / "nope"), "--out", str(out)], cwd=REPO, env=env, capture_output=True, text=True)
+    assert missing.returncode == 2 and "--photos" in missing.stderr
