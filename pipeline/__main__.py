@@ -70,6 +70,52 @@ def _train(args: argparse.Namespace) -> int:
     return EXIT_FLAGGED if result.skipped_photos else EXIT_OK
 
 
+def _pairs(items: list[str], flag: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise ValueError(f"{flag} takes FIELD=VALUE, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from .generate import ModelUnavailable, PromptTooLong, generate, vary, write_results
+    from .presets import PresetError
+    from .specs import recompiler, spec_from_preset
+
+    try:
+        fields = _pairs(args.set, "--set")
+        varied = _pairs([args.vary], "--vary") if args.vary else {}
+        spec, _ = spec_from_preset(args.preset, fields, seed=args.seed, base_model=args.base, lora=args.lora,
+                                   trigger=args.trigger, steps=args.steps, width=args.width, height=args.height,
+                                   guidance_scale=args.guidance)
+        specs = [(spec, None, None)]
+        for name, values in varied.items():
+            new = vary(spec, name, [v.strip() for v in values.split(",") if v.strip()],
+                       recompile=recompiler(args.preset, trigger=args.trigger))
+            specs = [(s, name, s.fields.get(name, getattr(s, name, None))) for s in new]
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        results, rows = [], []
+        for s, name, value in specs:
+            for r in generate(s, n=args.n, out_dir=out):
+                results.append(r)
+                rows.append((r, name, value))
+    except (PresetError, ValueError, PromptTooLong, ModelUnavailable) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    path = write_results(results, out)
+    # Add which field each image varied, so a row of images reads as one experiment.
+    data = json.loads(path.read_text())
+    for entry, (_, name, value) in zip(data["results"], rows):
+        entry["varied"] = {"field": name, "value": value} if name else None
+    path.write_text(json.dumps(data, indent=2))
+    print(json.dumps({"results": len(results), "file": str(path)}))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipeline", description="Headshot Studio pipeline")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
@@ -93,6 +139,22 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--chunk-steps", type=int, help="stop after this many steps; run again with --resume")
     tr.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     tr.set_defaults(func=_train)
+
+    gen = sub.add_parser("generate", help="generate headshots from a preset")
+    gen.add_argument("--base", default=None, metavar="MODEL", help="Hub id or local folder (default $HEADSHOT_BASE_MODEL)")
+    gen.add_argument("--lora", default=None, metavar="DIR")
+    gen.add_argument("--preset", required=True)
+    gen.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
+    gen.add_argument("--vary", default=None, metavar="FIELD=V1,V2,...", help="one field, several values")
+    gen.add_argument("--seed", type=int, required=True)
+    gen.add_argument("--n", type=int, default=1)
+    gen.add_argument("--out", required=True, metavar="DIR")
+    gen.add_argument("--trigger", default="sks")
+    gen.add_argument("--steps", type=int)
+    gen.add_argument("--width", type=int)
+    gen.add_argument("--height", type=int)
+    gen.add_argument("--guidance", type=float)
+    gen.set_defaults(func=_generate)
     return parser
 
 

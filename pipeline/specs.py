@@ -1,0 +1,45 @@
+"""Generation specs from presets: the bridge between preset data and the generator."""
+from __future__ import annotations
+
+from typing import Callable, Mapping, Sequence
+
+from .generate import GenerationSpec, default_base_model
+from .presets import CompiledPrompt, Preset, compile_prompt, get_preset
+
+
+def spec_from_preset(preset: Preset | str, fields: Mapping[str, str] | None = None, *, seed: int = 0,
+                     base_model: str | None = None, lora: str | None = None, trigger: str = "sks",
+                     class_word: str = "person", user_prompt_edits: str | None = None,
+                     user_negative_edits: Sequence[str] | None = None, tokenizer=None,
+                     **overrides) -> tuple[GenerationSpec, CompiledPrompt]:
+    """Compile ``preset`` with ``fields`` into a spec; sampler defaults come from the preset and
+    ``overrides`` (steps, guidance_scale, width, height, lora_scale) win over them."""
+    preset = get_preset(preset) if isinstance(preset, str) else preset
+    compiled = compile_prompt(preset, fields, user_prompt_edits, user_negative_edits,
+                              trigger=trigger, class_word=class_word, tokenizer=tokenizer)
+    sampler = preset.sampler
+    knobs = {"steps": sampler.steps, "guidance_scale": sampler.guidance_scale, "width": sampler.width,
+             "height": sampler.height, "lora_scale": sampler.lora_scale}
+    unknown = set(overrides) - set(knobs)
+    if unknown:
+        raise ValueError(f"unknown overrides {sorted(unknown)}; allowed: {sorted(knobs)}")
+    knobs.update({k: v for k, v in overrides.items() if v is not None})
+    spec = GenerationSpec(
+        prompt=compiled.prompt, negative_prompt=compiled.negative_prompt, preset=preset.name,
+        fields=dict(compiled.fields), seed=seed, base_model=base_model or default_base_model(), lora=lora, **knobs,
+    )  # no prompt_chunks: the generator splits with the loaded model's own tokenizer, which is exact
+    return spec, compiled
+
+
+def recompiler(preset: Preset | str, *, trigger: str = "sks", class_word: str = "person",
+               user_prompt_edits: str | None = None, user_negative_edits: Sequence[str] | None = None,
+               tokenizer=None) -> Callable[[dict], tuple[str, str]]:
+    """``recompile(fields)`` for :func:`pipeline.generate.vary`: the same preset and edits, new fields."""
+    preset = get_preset(preset) if isinstance(preset, str) else preset
+
+    def recompile(fields: dict) -> tuple[str, str]:
+        c = compile_prompt(preset, fields, user_prompt_edits, user_negative_edits,
+                           trigger=trigger, class_word=class_word, tokenizer=tokenizer)
+        return c.prompt, c.negative_prompt
+
+    return recompile
