@@ -10,17 +10,22 @@ from pathlib import Path
 import gradio as gr
 
 from pipeline.capture import check_capture, warm_up
-from pipeline.previews import capture_gallery, reasons_rows
+from pipeline.generate import Lineage, ModelUnavailable, PromptTooLong, default_base_model, generate, vary
+from pipeline.presets import FIELD_NAMES, PresetError, compile_prompt, get_preset, load_presets, vary_values
+from pipeline.previews import capture_gallery, reasons_rows, result_caption
 from pipeline.session import Session, expire
+from pipeline.specs import recompiler, spec_from_preset
+from pipeline.train import TrainingError, config_for, estimate_seconds, pick_device, train
 
 MIN_PHOTOS, MAX_PHOTOS = 10, 30
 MAX_FILE_SIZE = "40mb"  # the same byte limit as pipeline.intake.IntakeLimits
 ASSETS = Path(__file__).parent / "assets"
 TABLE_HEADERS = ["file", "verdict", "selected", "pose", "reasons (measured vs threshold)"]
+MAX_IMAGES = 4
+# Tests and offline demos point these at a tiny pipeline; real runs use SDXL at its own size.
+GEN_SIZE = int(os.environ.get("HEADSHOT_IMAGE_SIZE", "0")) or None
+TRAIN_RESOLUTION = int(os.environ.get("HEADSHOT_TRAIN_RESOLUTION", "1024"))
 LATER_STEPS = {
-    "2 · Train": "training a personal LoRA on the photos you confirm in step 1",
-    "3 · Generate": "headshots from style presets with editable prompts and negative constraints",
-    "4 · Iterate": "changing one variable at a time (background, wardrobe, lighting, expression, crop)",
     "5 · Review": "the identity, realism and context check with platform previews",
     "6 · Export": "file specs with sRGB, IPTC metadata and a signed C2PA manifest",
     "7 · Teams": "style guides, standardisation, approvals, consent and retention",
@@ -96,6 +101,202 @@ def end_session(request: gr.Request) -> None:
     _session(request).delete()
 
 
+
+# ----------------------------------------------------------------------------- train · generate · iterate
+ON_ZERO_GPU = bool(os.environ.get("SPACES_ZERO_GPU"))
+CHUNK_SECONDS = 240  # one ZeroGPU call stays well inside its cap; the next call resumes
+
+
+def _chunk_duration(config, cancel_file, report=None) -> int:
+    return int(min(CHUNK_SECONDS, estimate_seconds(config, "cuda")) + 60)
+
+
+@spaces.GPU(duration=_chunk_duration)
+def train_chunk(config, cancel_file: str, report=None):
+    return train(config, resume=True, progress=report, should_stop=lambda: Path(cancel_file).exists())
+
+
+def _gen_duration(spec, n, out_dir) -> int:
+    return int(30 + n * spec.steps * 0.3 * spec.width * spec.height / 1024**2)
+
+
+@spaces.GPU(duration=_gen_duration)
+def gpu_generate(spec, n, out_dir):
+    return generate(spec, n=n, out_dir=out_dir)
+
+
+def base_status(base: str) -> str:
+    device = "ZeroGPU" if ON_ZERO_GPU else pick_device().type.upper()
+    folder = Path(base).expanduser()
+    if folder.is_dir():
+        ok = (folder / "model_index.json").is_file()
+        where = "local folder" if ok else "⚠️ not a diffusers folder (model_index.json missing)"
+    elif os.environ.get("HF_HUB_OFFLINE") == "1":
+        where = ("⚠️ **No base model reachable**: offline (HF_HUB_OFFLINE=1) and this is not a local folder. "
+                 "Set HEADSHOT_BASE_MODEL to a local SDXL folder in diffusers layout, or go online.")
+    else:
+        where = "Hugging Face Hub id, downloaded on first use"
+    slow = "" if device != "CPU" else " No GPU here: with a real SDXL model, training and generation take hours."
+    return f"**Base model:** `{base}` · {where} · **device:** {device}.{slow}"
+
+
+def _train_config(session: Session, base: str, steps, rank):
+    photos = session.selected_photos()
+    if not photos:
+        raise gr.Error("Confirm a photo selection in step 1 first.")
+    overrides = {k: int(v) for k, v in {"steps": steps, "rank": rank}.items() if v}
+    return config_for(len(photos), base=base, photos=photos, out_dir=str(session.lora_dir),
+                      resolution=TRAIN_RESOLUTION, chunk_seconds=CHUNK_SECONDS if ON_ZERO_GPU else None,
+                      alpha=overrides.get("rank", 16), **overrides)
+
+
+def estimate_training(base: str, steps, rank, request: gr.Request) -> str:
+    session = _session(request)
+    if not session.selected_photos():
+        return "Confirm a photo selection in step 1, then come back here."
+    config = _train_config(session, base, steps, rank)
+    minutes = estimate_seconds(config, "cuda") / 60
+    return (f"{len(config.photos)} photos · {config.steps} steps · rank {config.rank} · "
+            f"about **{minutes:.0f} min** on a GPU (a rough estimate).")
+
+
+def start_training(base: str, steps, rank, request: gr.Request, progress=gr.Progress()):
+    session = _session(request)
+    config = _train_config(session, base, steps, rank)
+    cancel = session.dir / "cancel"
+    cancel.unlink(missing_ok=True)
+
+    def report(step, total, loss):
+        progress((step, total), desc=f"Training · loss {loss:.4f}")
+
+    try:
+        while True:  # ZeroGPU: one capped call per chunk, each resuming from the last checkpoint
+            result = train_chunk(config, str(cancel), None if ON_ZERO_GPU else report)
+            progress((result.step, result.steps), desc="Training")
+            if result.status != "paused":
+                break
+    except (TrainingError, ModelUnavailable, OSError) as exc:
+        raise gr.Error(f"Training stopped: {exc}")
+    verb = {"finished": "finished", "cancelled": "cancelled (resume it with Train)"}[result.status]
+    loss = "" if result.loss is None else f" · final loss {result.loss:.4f}"
+    return f"**Training {verb}** at step {result.step} of {result.steps}{loss}.", _loss_frame(session)
+
+
+def cancel_training(request: gr.Request) -> str:
+    session = _session(request).ensure()
+    (session.dir / "cancel").touch()
+    return "Cancelling after the current step…"
+
+
+def _loss_frame(session: Session):
+    import pandas as pd
+
+    report = session.lora_dir / "training.json"
+    losses = json.loads(report.read_text()).get("loss_history", []) if report.exists() else []
+    return pd.DataFrame({"step": list(range(1, len(losses) + 1)), "loss": losses})
+
+
+def preset_controls(name: str):
+    preset = get_preset(name)
+    dropdowns = [gr.Dropdown(choices=[(v.label or v.id, v.id) for v in preset.fields[f].values],
+                             value=preset.fields[f].default) for f in FIELD_NAMES]
+    return *dropdowns, "\n".join(preset.negative), preset.description
+
+
+def _edits(preset_name: str, extra: str, negatives: str) -> dict:
+    """The user's prompt edits, as compile_prompt takes them: extra words, added and removed constraints."""
+    preset = get_preset(preset_name)
+    lines = [line.strip() for line in (negatives or "").splitlines() if line.strip()]
+    return {"user_prompt_edits": extra.strip() or None,
+            "user_negative_edits": [c for c in lines if c not in preset.negative] or None,
+            "remove_negative": [c for c in preset.negative if c not in lines] or None}
+
+
+def preview_prompt(form: dict):
+    try:
+        compiled = compile_prompt(form["preset"], form["fields"], **_edits(form["preset"], form["extra"], form["negatives"]))
+    except PresetError as exc:
+        return f"⚠️ {exc}", ""
+    return compiled.prompt, compiled.negative_prompt
+
+
+def _lora_for(session: Session) -> str | None:
+    return str(session.lora_dir) if (session.lora_dir / "pytorch_lora_weights.safetensors").exists() else None
+
+
+def _run(spec, n: int, session: Session, edits: dict, parent: str | None = None, field: str | None = None, label=None):
+    """Generate, record lineage, and return gallery items and result ids."""
+    try:
+        results = gpu_generate(spec, n, str(session.results_dir))
+    except (ModelUnavailable, PromptTooLong, ValueError) as exc:
+        raise gr.Error(str(exc))
+    lineage = Lineage(session.dir)
+    for r in results:
+        lineage.record(r, parent_id=parent, field_name=field, value=label, extra=edits)
+    caption = f"{field}={label}" if field else None
+    return [(str(r.image_path), result_caption(r, caption)) for r in results], [r.id for r in results]
+
+
+def generate_images(form: dict, request: gr.Request):
+    session = _session(request).ensure()
+    session.results_dir.mkdir(exist_ok=True)
+    edits = _edits(form["preset"], form["extra"], form["negatives"])
+    knobs = {"width": GEN_SIZE, "height": GEN_SIZE, "steps": int(os.environ.get("HEADSHOT_GEN_STEPS", "0")) or None}
+    try:
+        spec, _ = spec_from_preset(form["preset"], form["fields"], seed=int(form["seed"]), base_model=form["base"],
+                                   lora=_lora_for(session), **edits, **knobs)
+    except (PresetError, ValueError) as exc:
+        raise gr.Error(str(exc))
+    items, ids = _run(spec, int(form["n"]), session, edits)
+    return items, ids, (ids[0] if ids else None)
+
+
+def iterate_row(selected: str | None, field: str, values: list[str] | None, request: gr.Request):
+    if not selected:
+        raise gr.Error("Pick a result in the Generate gallery first.")
+    if not values:
+        raise gr.Error(f"Pick at least one {field} value.")
+    session = _session(request)
+    lineage = Lineage(session.dir)
+    spec, edits = lineage.spec(selected), lineage.get(selected)["extra"]
+    try:
+        specs = vary(spec, field, values, recompile=recompiler(spec.preset, **edits))
+    except (PresetError, ValueError) as exc:
+        raise gr.Error(str(exc))
+    original = session.results_dir / lineage.get(selected)["image"]
+    items = [(str(original), f"locked: {field}={spec.fields.get(field)} (original)")]
+    for value, varied in zip(values, specs):
+        more, _ = _run(varied, 1, session, edits, parent=selected, field=field, label=value)
+        items += more
+    return items
+
+
+def field_values(selected: str | None, field: str, request: gr.Request):
+    if not selected:
+        return gr.Dropdown(choices=[], value=[])
+    spec = Lineage(_session(request).dir).spec(selected)
+    choices = [v for v in vary_values(spec.preset, field) if v != spec.fields.get(field)]
+    return gr.Dropdown(choices=choices, value=choices[:3])
+
+
+def show_selected(selected: str | None, request: gr.Request):
+    if not selected:
+        return None, "Nothing selected yet."
+    lineage = Lineage(_session(request).dir)
+    entry = lineage.get(selected)
+    fields = ", ".join(f"{k}={v}" for k, v in sorted(entry["spec"]["fields"].items()))
+    came_from = f" · made by changing {entry['field']} to {entry['value']}" if entry["field"] else ""
+    return str(_session(request).results_dir / entry["image"]), f"**Selected:** seed {entry['seed']} · {fields}{came_from}"
+
+
+def step_back(selected: str | None, request: gr.Request):
+    parent = Lineage(_session(request).dir).parent(selected) if selected else None
+    if parent is None:
+        gr.Info("This is an original result; there is nothing to step back to.")
+        return selected
+    return parent
+
+
 def build_app() -> gr.Blocks:
     # Gradio's own upload cache is swept too: files older than an hour, checked every 30 minutes.
     with gr.Blocks(title="Headshot Studio", delete_cache=(1800, 3600)) as demo:
@@ -122,6 +323,56 @@ def build_app() -> gr.Blocks:
                 confirm_btn = gr.Button("Use these photos for training", elem_id="confirm-button")
                 report_file = gr.File(label="Full report (JSON)", interactive=False)
             confirmed = gr.Markdown(elem_id="capture-confirmed")
+        with gr.Tab("2 · Train") as train_tab:
+            base_status_md = gr.Markdown(elem_id="base-status")
+            with gr.Row():
+                base_tb = gr.Textbox(value=default_base_model(), label="Base model (Hub id or local diffusers folder)",
+                                     elem_id="base-model", scale=3)
+                steps_nb = gr.Number(label="Steps (blank: from set size)", precision=0, scale=1)
+                rank_nb = gr.Number(label="LoRA rank (blank: 16)", precision=0, scale=1)
+            estimate_md = gr.Markdown(elem_id="train-estimate")
+            with gr.Row():
+                train_btn = gr.Button("Train my model", variant="primary", elem_id="train-button")
+                cancel_btn = gr.Button("Cancel", elem_id="cancel-button")
+            train_md = gr.Markdown(elem_id="train-status")
+            loss_plot = gr.LinePlot(x="step", y="loss", title="Training loss", elem_id="loss-plot")
+        with gr.Tab("3 · Generate"):
+            with gr.Row():
+                preset_dd = gr.Dropdown(choices=sorted(load_presets()), value="linkedin", label="Style preset",
+                                        elem_id="preset")
+                seed_nb = gr.Number(value=42, precision=0, label="Seed", elem_id="seed")
+                n_sl = gr.Slider(1, MAX_IMAGES, value=1, step=1, label="Images")
+            preset_md = gr.Markdown()
+            with gr.Row():
+                # Values are checked against the chosen preset when compiling, so API clients may
+                # send any preset's values; the browser gets the right choices on preset change.
+                field_dds = [gr.Dropdown(choices=[(v.label or v.id, v.id) for v in get_preset("linkedin").fields[f].values],
+                                         value=get_preset("linkedin").fields[f].default, allow_custom_value=True,
+                                         label=f.title(), elem_id=f"field-{f}") for f in FIELD_NAMES]
+            with gr.Row():
+                extra_tb = gr.Textbox(label="Extra prompt words (optional)", lines=2)
+                negative_tb = gr.Textbox(label="Negative constraints (one per line; edit freely)", lines=6)
+            with gr.Accordion("Exactly what will be sent to the model", open=False):
+                prompt_out = gr.Textbox(label="Prompt", interactive=False, elem_id="prompt-preview")
+                negative_out = gr.Textbox(label="Negative prompt", interactive=False)
+            gen_btn = gr.Button("Generate", variant="primary", elem_id="generate-button")
+            gen_gallery = gr.Gallery(label="Results (click one to iterate on it)", columns=4, interactive=False,
+                                     elem_id="generate-gallery")
+        with gr.Tab("4 · Iterate"):
+            with gr.Row():
+                selected_img = gr.Image(label="Selected result", type="filepath", interactive=False, height=256)
+                with gr.Column():
+                    selected_md = gr.Markdown("Nothing selected yet.", elem_id="selected-info")
+                    field_radio = gr.Radio(list(FIELD_NAMES), value="background", label="Change only this",
+                                           elem_id="iterate-field")
+                    values_cb = gr.Dropdown(label="Values to try", multiselect=True, allow_custom_value=True,
+                                            elem_id="iterate-values")
+                    with gr.Row():
+                        row_btn = gr.Button("Make a row", variant="primary", elem_id="iterate-button")
+                        back_btn = gr.Button("Step back to parent")
+            row_gallery = gr.Gallery(label="One variable changed, everything else locked", columns=5,
+                                     interactive=False, elem_id="iterate-gallery")
+        result_ids, selected_id = gr.State([]), gr.State(None)
         for title, what in LATER_STEPS.items():
             with gr.Tab(title):
                 gr.Markdown(f"**Not built yet.** This step will provide {what}. It is not part of this release.")
@@ -132,6 +383,45 @@ def build_app() -> gr.Blocks:
         delete_btn.click(delete_photos, inputs=[files, gallery],
                          outputs=[files, gallery, summary, table, selection, report_file, confirmed],
                          api_name="delete_photos")
+        # Train
+        demo.load(base_status, base_tb, base_status_md)
+        base_tb.change(base_status, base_tb, base_status_md)
+        for trigger in (train_tab.select, steps_nb.change, rank_nb.change, confirm_btn.click):
+            trigger(estimate_training, [base_tb, steps_nb, rank_nb], estimate_md)
+        train_btn.click(start_training, [base_tb, steps_nb, rank_nb], [train_md, loss_plot], api_name="train")
+        cancel_btn.click(cancel_training, None, train_md, api_name="cancel_training")
+
+        # Generate: the form's components, read as one dict
+        form_inputs = {preset_dd, extra_tb, negative_tb, seed_nb, n_sl, base_tb, *field_dds}
+
+        def form(data: dict) -> dict:
+            return {"preset": data[preset_dd], "extra": data[extra_tb], "negatives": data[negative_tb],
+                    "seed": data[seed_nb], "n": data[n_sl], "base": data[base_tb],
+                    "fields": {f: data[dd] for f, dd in zip(FIELD_NAMES, field_dds)}}
+
+        def on_preview(data: dict):
+            return preview_prompt(form(data))
+
+        def on_generate(data: dict, request: gr.Request, progress=gr.Progress(track_tqdm=True)):
+            return generate_images(form(data), request)
+
+        def on_pick(ids: list[str], evt: gr.SelectData):
+            return ids[evt.index] if ids and evt.index < len(ids) else None
+
+        preset_loaded = demo.load(preset_controls, preset_dd, [*field_dds, negative_tb, preset_md])
+        preset_dd.change(preset_controls, preset_dd, [*field_dds, negative_tb, preset_md])
+        preset_loaded.then(on_preview, form_inputs, [prompt_out, negative_out])
+        for component in (preset_dd, extra_tb, negative_tb, *field_dds):
+            component.change(on_preview, form_inputs, [prompt_out, negative_out])
+        gen_btn.click(on_generate, form_inputs, [gen_gallery, result_ids, selected_id], api_name="generate")
+        gen_gallery.select(on_pick, result_ids, selected_id)
+
+        # Iterate
+        selected_id.change(show_selected, selected_id, [selected_img, selected_md])
+        selected_id.change(field_values, [selected_id, field_radio], values_cb)
+        field_radio.change(field_values, [selected_id, field_radio], values_cb)
+        row_btn.click(iterate_row, [selected_id, field_radio, values_cb], row_gallery, api_name="iterate")
+        back_btn.click(step_back, selected_id, selected_id)
         demo.unload(end_session)
     return demo
 

@@ -581,7 +581,9 @@ class Lineage:
             self._entries = {e["id"]: e for e in data.get("entries", [])}
 
     def record(self, result: Result, parent_id: str | None = None, field_name: str | None = None,
-               value: Any = None) -> dict[str, Any]:
+               value: Any = None, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Add one result; ``extra`` keeps what the spec alone does not (e.g. the prompt edits that
+        a later iteration must reuse to keep everything but one field locked)."""
         with self._lock:
             if parent_id is not None and parent_id not in self._entries:
                 raise KeyError(f"unknown parent result {parent_id!r}")
@@ -589,6 +591,7 @@ class Lineage:
                 "id": result.id, "parent": parent_id, "field": field_name, "value": value,
                 "spec_id": result.spec.spec_id(), "seed": result.seed, "spec": result.spec.to_dict(),
                 "image": result.image_path.name if result.image_path else None, "created": time.time(),
+                "extra": dict(extra or {}),
             }
             self._entries[result.id] = entry
             self._save()

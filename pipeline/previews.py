@@ -59,3 +59,11 @@ def reasons_rows(report) -> list[list[str]]:
         )
         rows.append([p.file, p.verdict, str(p.rank or ""), p.pose or "", reasons or "—"])
     return rows
+
+
+def result_caption(result, varied: str | None = None) -> str:
+    """Gallery caption for a generated image: what changed (if anything), seed and fields."""
+    spec = result.spec
+    fields = ", ".join(f"{k}={v}" for k, v in sorted(spec.fields.items()))
+    head = f"{varied} · " if varied else ""
+    return f"{head}seed {result.seed} · {spec.preset} · {fields}"

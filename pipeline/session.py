@@ -6,6 +6,7 @@ identifies the user, and one session can never name another's folder.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import re
@@ -48,6 +49,22 @@ class Session:
     @property
     def previews_dir(self) -> Path:
         return self.dir / "previews"
+
+    @property
+    def lora_dir(self) -> Path:
+        return self.dir / "lora"
+
+    @property
+    def results_dir(self) -> Path:
+        return self.dir / "results"
+
+    def selected_photos(self) -> list[Path]:
+        """The photos confirmed for training (selection.json), as paths in this session."""
+        selection = self.dir / "selection.json"
+        if not selection.exists():
+            return []
+        names = json.loads(selection.read_text()).get("selected", [])
+        return [self.photos_dir / n for n in names if (self.photos_dir / n).is_file()]
 
     def ensure(self) -> "Session":
         for d in (self.photos_dir, self.previews_dir):

@@ -10,13 +10,13 @@ from .presets import CompiledPrompt, Preset, compile_prompt, get_preset
 def spec_from_preset(preset: Preset | str, fields: Mapping[str, str] | None = None, *, seed: int = 0,
                      base_model: str | None = None, lora: str | None = None, trigger: str = "sks",
                      class_word: str = "person", user_prompt_edits: str | None = None,
-                     user_negative_edits: Sequence[str] | None = None, tokenizer=None,
-                     **overrides) -> tuple[GenerationSpec, CompiledPrompt]:
+                     user_negative_edits: Sequence[str] | None = None, remove_negative: Sequence[str] | None = None,
+                     tokenizer=None, **overrides) -> tuple[GenerationSpec, CompiledPrompt]:
     """Compile ``preset`` with ``fields`` into a spec; sampler defaults come from the preset and
     ``overrides`` (steps, guidance_scale, width, height, lora_scale) win over them."""
     preset = get_preset(preset) if isinstance(preset, str) else preset
-    compiled = compile_prompt(preset, fields, user_prompt_edits, user_negative_edits,
-                              trigger=trigger, class_word=class_word, tokenizer=tokenizer)
+    compiled = compile_prompt(preset, fields, user_prompt_edits, user_negative_edits, trigger=trigger,
+                              class_word=class_word, tokenizer=tokenizer, remove_negative=remove_negative)
     sampler = preset.sampler
     knobs = {"steps": sampler.steps, "guidance_scale": sampler.guidance_scale, "width": sampler.width,
              "height": sampler.height, "lora_scale": sampler.lora_scale}
@@ -33,13 +33,13 @@ def spec_from_preset(preset: Preset | str, fields: Mapping[str, str] | None = No
 
 def recompiler(preset: Preset | str, *, trigger: str = "sks", class_word: str = "person",
                user_prompt_edits: str | None = None, user_negative_edits: Sequence[str] | None = None,
-               tokenizer=None) -> Callable[[dict], tuple[str, str]]:
+               remove_negative: Sequence[str] | None = None, tokenizer=None) -> Callable[[dict], tuple[str, str]]:
     """``recompile(fields)`` for :func:`pipeline.generate.vary`: the same preset and edits, new fields."""
     preset = get_preset(preset) if isinstance(preset, str) else preset
 
     def recompile(fields: dict) -> tuple[str, str]:
-        c = compile_prompt(preset, fields, user_prompt_edits, user_negative_edits,
-                           trigger=trigger, class_word=class_word, tokenizer=tokenizer)
+        c = compile_prompt(preset, fields, user_prompt_edits, user_negative_edits, trigger=trigger,
+                           class_word=class_word, tokenizer=tokenizer, remove_negative=remove_negative)
         return c.prompt, c.negative_prompt
 
     return recompile
