@@ -207,7 +207,7 @@ def _edits(preset_name: str, extra: str, negatives: str) -> dict:
     """The user's prompt edits, as compile_prompt takes them: extra words, added and removed constraints."""
     preset = get_preset(preset_name)
     lines = [line.strip() for line in (negatives or "").splitlines() if line.strip()]
-    return {"user_prompt_edits": extra.strip() or None,
+    return {"user_prompt_edits": (extra or "").strip() or None,
             "user_negative_edits": [c for c in lines if c not in preset.negative] or None,
             "remove_negative": [c for c in preset.negative if c not in lines] or None}
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -11,6 +12,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.tiny_fixtures import tiny_sdxl_dir
 
 REPO = Path(__file__).resolve().parents[1]
 FACES = REPO.parent / "shared" / "testdata" / "faces"
@@ -30,15 +33,20 @@ def _free_port() -> int:
 def server(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("data")
     port = _free_port()
+    # The engine steps run on a tiny SDXL built from configs, small and fast enough for a CPU.
     env = dict(os.environ, HEADSHOT_DATA_DIR=str(data_dir), GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1",
-               GRADIO_TEMP_DIR=str(tmp_path_factory.mktemp("gradio")))
+               GRADIO_TEMP_DIR=str(tmp_path_factory.mktemp("gradio")),
+               HEADSHOT_BASE_MODEL=str(tiny_sdxl_dir(tmp_path_factory)), HEADSHOT_IMAGE_SIZE="64",
+               HEADSHOT_GEN_STEPS="2", HEADSHOT_TRAIN_RESOLUTION="64")
+    log_file = open(tmp_path_factory.mktemp("log") / "app.log", "w+")
     proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=log_file, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 120
     while time.time() < deadline:
         if proc.poll() is not None:
-            pytest.fail("app.py exited early:\n" + proc.stdout.read())
+            log_file.seek(0)
+            pytest.fail("app.py exited early:\n" + log_file.read()[-5000:])
         try:
             urllib.request.urlopen(url, timeout=2)
             break
@@ -53,6 +61,7 @@ def server(tmp_path_factory):
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
+    log_file.close()
 
 
 @pytest.fixture(scope="module")
@@ -138,3 +147,48 @@ def test_browser_upload_shows_verdicts(server, upload_set):
         finally:
             browser.close()
     assert (ARTIFACTS / "capture_step.png").stat().st_size > 10_000
+
+
+def test_browser_capture_to_iterated_row(server):
+    """The whole engine in a real browser, on the tiny pipeline: capture, confirm, train a few steps,
+    generate, pick the result and iterate one field into a labelled row."""
+    from playwright.sync_api import expect
+
+    url, _ = server
+    photos = [str(FACES / f"p02_img{i}.jpg") for i in (8, 9, 47, 48)]
+    with _browser() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1600})
+            page.goto(url)
+            page.locator("#capture-upload input[type=file]").set_input_files(photos)
+            page.locator('#capture-upload td.filename[aria-label="p02_img48.jpg"]').wait_for(timeout=30_000)
+            page.locator("#check-button").click()
+            expect(page.locator("#capture-summary")).to_contain_text("Capture set", timeout=90_000)
+            page.locator("#confirm-button").click()
+            expect(page.locator("#capture-confirmed")).to_contain_text("photos confirmed", timeout=30_000)
+
+            page.get_by_role("tab", name="2 · Train").click()
+            expect(page.locator("#base-status")).to_contain_text("local folder", timeout=30_000)
+            expect(page.locator("#train-estimate")).to_contain_text("4 photos", timeout=30_000)
+            page.get_by_label("Steps (blank: from set size)").fill("3")
+            page.get_by_label("LoRA rank (blank: 16)").fill("4")
+            page.locator("#train-button").click()
+            expect(page.locator("#train-status")).to_contain_text("Training finished", timeout=180_000)
+
+            page.get_by_role("tab", name="3 · Generate").click()
+            page.get_by_text("Exactly what will be sent to the model").click()
+            expect(page.locator("#prompt-preview textarea")).to_have_value(re.compile("sks person"), timeout=30_000)
+            page.locator("#generate-button").click()
+            first = page.locator("#generate-gallery img").first
+            first.wait_for(timeout=180_000)
+            first.click()
+
+            page.get_by_role("tab", name="4 · Iterate").click()
+            expect(page.locator("#selected-info")).to_contain_text("seed 42", timeout=30_000)
+            page.locator("#iterate-button").click()
+            expect(page.locator("#iterate-gallery img")).to_have_count(4, timeout=180_000)
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "iterate_step.png"), full_page=True)
+        finally:
+            browser.close()
