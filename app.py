@@ -14,7 +14,7 @@ from pipeline.generate import Lineage, ModelUnavailable, PromptTooLong, default_
 from pipeline.presets import FIELD_NAMES, PresetError, compile_prompt, get_preset, load_presets, vary_values
 from pipeline.previews import capture_gallery, reasons_rows, result_caption
 from pipeline.session import Session, expire
-from pipeline.specs import recompiler, spec_from_preset
+from pipeline.specs import edits_from_form, recompiler, spec_from_preset
 from pipeline.train import TrainingError, config_for, estimate_seconds, pick_device, train
 
 MIN_PHOTOS, MAX_PHOTOS = 10, 30
@@ -203,18 +203,9 @@ def preset_controls(name: str):
     return *dropdowns, "\n".join(preset.negative), preset.description
 
 
-def _edits(preset_name: str, extra: str, negatives: str) -> dict:
-    """The user's prompt edits, as compile_prompt takes them: extra words, added and removed constraints."""
-    preset = get_preset(preset_name)
-    lines = [line.strip() for line in (negatives or "").splitlines() if line.strip()]
-    return {"user_prompt_edits": (extra or "").strip() or None,
-            "user_negative_edits": [c for c in lines if c not in preset.negative] or None,
-            "remove_negative": [c for c in preset.negative if c not in lines] or None}
-
-
 def preview_prompt(form: dict):
     try:
-        compiled = compile_prompt(form["preset"], form["fields"], **_edits(form["preset"], form["extra"], form["negatives"]))
+        compiled = compile_prompt(form["preset"], form["fields"], **edits_from_form(form["preset"], form["extra"], form["negatives"]))
     except PresetError as exc:
         return f"⚠️ {exc}", ""
     return compiled.prompt, compiled.negative_prompt
@@ -240,7 +231,7 @@ def _run(spec, n: int, session: Session, edits: dict, parent: str | None = None,
 def generate_images(form: dict, request: gr.Request):
     session = _session(request).ensure()
     session.results_dir.mkdir(exist_ok=True)
-    edits = _edits(form["preset"], form["extra"], form["negatives"])
+    edits = edits_from_form(form["preset"], form["extra"], form["negatives"])
     knobs = {"width": GEN_SIZE, "height": GEN_SIZE, "steps": int(os.environ.get("HEADSHOT_GEN_STEPS", "0")) or None}
     try:
         spec, _ = spec_from_preset(form["preset"], form["fields"], seed=int(form["seed"]), base_model=form["base"],

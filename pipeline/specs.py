@@ -43,3 +43,13 @@ def recompiler(preset: Preset | str, *, trigger: str = "sks", class_word: str = 
         return c.prompt, c.negative_prompt
 
     return recompile
+
+
+def edits_from_form(preset: Preset | str, extra: str | None, negatives_text: str | None) -> dict:
+    """A user's edits as compile_prompt takes them. ``negatives_text`` is the preset's constraints,
+    one per line, as the user left them: lines they added are added, lines they deleted are removed."""
+    preset = get_preset(preset) if isinstance(preset, str) else preset
+    lines = [line.strip() for line in (negatives_text or "").splitlines() if line.strip()]
+    return {"user_prompt_edits": (extra or "").strip() or None,
+            "user_negative_edits": [c for c in lines if c not in preset.negative] or None,
+            "remove_negative": [c for c in preset.negative if c not in lines] or None}
