@@ -12,10 +12,11 @@ import gradio as gr
 from pipeline.capture import check_capture, warm_up
 from pipeline.generate import Lineage, ModelUnavailable, PromptTooLong, default_base_model, generate, vary
 from pipeline.presets import FIELD_NAMES, PresetError, compile_prompt, get_preset, load_presets, vary_values
+from pipeline.hub import HubError, describe_base_model, is_hub_id, save_lora_to_hub
 from pipeline.previews import capture_gallery, reasons_rows, result_caption
 from pipeline.session import Session, expire
 from pipeline.specs import edits_from_form, recompiler, spec_from_preset
-from pipeline.train import TrainingError, config_for, estimate_seconds, pick_device, train
+from pipeline.train import TrainingError, config_for, estimate_seconds, loss_history, pick_device, train
 
 MIN_PHOTOS, MAX_PHOTOS = 10, 30
 MAX_FILE_SIZE = "40mb"  # the same byte limit as pipeline.intake.IntakeLimits
@@ -104,6 +105,7 @@ def end_session(request: gr.Request) -> None:
 
 # ----------------------------------------------------------------------------- train · generate · iterate
 ON_ZERO_GPU = bool(os.environ.get("SPACES_ZERO_GPU"))
+ON_SPACE = bool(os.environ.get("SPACE_ID"))
 CHUNK_SECONDS = 240  # one ZeroGPU call stays well inside its cap; the next call resumes
 
 
@@ -126,18 +128,7 @@ def gpu_generate(spec, n, out_dir):
 
 
 def base_status(base: str) -> str:
-    device = "ZeroGPU" if ON_ZERO_GPU else pick_device().type.upper()
-    folder = Path(base).expanduser()
-    if folder.is_dir():
-        ok = (folder / "model_index.json").is_file()
-        where = "local folder" if ok else "⚠️ not a diffusers folder (model_index.json missing)"
-    elif os.environ.get("HF_HUB_OFFLINE") == "1":
-        where = ("⚠️ **No base model reachable**: offline (HF_HUB_OFFLINE=1) and this is not a local folder. "
-                 "Set HEADSHOT_BASE_MODEL to a local SDXL folder in diffusers layout, or go online.")
-    else:
-        where = "Hugging Face Hub id, downloaded on first use"
-    slow = "" if device != "CPU" else " No GPU here: with a real SDXL model, training and generation take hours."
-    return f"**Base model:** `{base}` · {where} · **device:** {device}.{slow}"
+    return describe_base_model(base, "ZeroGPU" if ON_ZERO_GPU else pick_device().type.upper())
 
 
 def _train_config(session: Session, base: str, steps, rank):
@@ -191,8 +182,7 @@ def cancel_training(request: gr.Request) -> str:
 def _loss_frame(session: Session):
     import pandas as pd
 
-    report = session.lora_dir / "training.json"
-    losses = json.loads(report.read_text()).get("loss_history", []) if report.exists() else []
+    losses = loss_history(session.lora_dir)
     return pd.DataFrame({"step": list(range(1, len(losses) + 1)), "loss": losses})
 
 
@@ -211,8 +201,24 @@ def preview_prompt(form: dict):
     return compiled.prompt, compiled.negative_prompt
 
 
-def _lora_for(session: Session) -> str | None:
+def _lora_for(session: Session, ref: str | None) -> str | None:
+    """The LoRA named in the form (a Hub id; server paths are not for users to pick), else this session's."""
+    ref = (ref or "").strip()
+    if ref:
+        if not is_hub_id(ref):
+            raise gr.Error("Enter a Hugging Face repo id like 'user/my-headshots', or leave it blank.")
+        return ref
     return str(session.lora_dir) if (session.lora_dir / "pytorch_lora_weights.safetensors").exists() else None
+
+
+def save_to_hub(repo_name: str, request: gr.Request, oauth_token: gr.OAuthToken | None) -> str:
+    if oauth_token is None and ON_SPACE:  # never the Space's own token: the repo must be the user's
+        raise gr.Error("Sign in with Hugging Face first.")
+    try:
+        repo = save_lora_to_hub(_session(request).lora_dir, repo_name, token=oauth_token)
+    except (HubError, ModelUnavailable, ValueError) as exc:
+        raise gr.Error(str(exc))
+    return f"Saved to your private repo **{repo}** (weights, training.json and a model card; never your photos)."
 
 
 def _run(spec, n: int, session: Session, edits: dict, parent: str | None = None, field: str | None = None, label=None):
@@ -235,7 +241,7 @@ def generate_images(form: dict, request: gr.Request):
     knobs = {"width": GEN_SIZE, "height": GEN_SIZE, "steps": int(os.environ.get("HEADSHOT_GEN_STEPS", "0")) or None}
     try:
         spec, _ = spec_from_preset(form["preset"], form["fields"], seed=int(form["seed"]), base_model=form["base"],
-                                   lora=_lora_for(session), **edits, **knobs)
+                                   lora=_lora_for(session, form["lora"]), **edits, **knobs)
     except (PresetError, ValueError) as exc:
         raise gr.Error(str(exc))
     items, ids = _run(spec, int(form["n"]), session, edits)
@@ -327,12 +333,19 @@ def build_app() -> gr.Blocks:
                 cancel_btn = gr.Button("Cancel", elem_id="cancel-button")
             train_md = gr.Markdown(elem_id="train-status")
             loss_plot = gr.LinePlot(x="step", y="loss", title="Training loss", elem_id="loss-plot")
+            with gr.Row():
+                if ON_SPACE:  # Hub sign-in exists on Spaces; a local install uses its own HF_TOKEN
+                    gr.LoginButton()
+                repo_tb = gr.Textbox(value="my-headshot-lora", label="Private repo name")
+                hub_btn = gr.Button("Save my model to the Hub")
+            hub_md = gr.Markdown()
         with gr.Tab("3 · Generate"):
             with gr.Row():
                 preset_dd = gr.Dropdown(choices=sorted(load_presets()), value="linkedin", label="Style preset",
                                         elem_id="preset")
                 seed_nb = gr.Number(value=42, precision=0, label="Seed", elem_id="seed")
                 n_sl = gr.Slider(1, MAX_IMAGES, value=1, step=1, label="Images")
+                lora_tb = gr.Textbox(label="LoRA from the Hub (blank: the one trained here)", placeholder="user/repo")
             preset_md = gr.Markdown()
             with gr.Row():
                 # Values are checked against the chosen preset when compiling, so API clients may
@@ -381,13 +394,14 @@ def build_app() -> gr.Blocks:
             trigger(estimate_training, [base_tb, steps_nb, rank_nb], estimate_md)
         train_btn.click(start_training, [base_tb, steps_nb, rank_nb], [train_md, loss_plot], api_name="train")
         cancel_btn.click(cancel_training, None, train_md, api_name="cancel_training")
+        hub_btn.click(save_to_hub, repo_tb, hub_md, api_name="save_to_hub")
 
         # Generate: the form's components, read as one dict
-        form_inputs = {preset_dd, extra_tb, negative_tb, seed_nb, n_sl, base_tb, *field_dds}
+        form_inputs = {preset_dd, extra_tb, negative_tb, seed_nb, n_sl, base_tb, lora_tb, *field_dds}
 
         def form(data: dict) -> dict:
             return {"preset": data[preset_dd], "extra": data[extra_tb], "negatives": data[negative_tb],
-                    "seed": data[seed_nb], "n": data[n_sl], "base": data[base_tb],
+                    "seed": data[seed_nb], "n": data[n_sl], "base": data[base_tb], "lora": data[lora_tb],
                     "fields": {f: data[dd] for f, dd in zip(FIELD_NAMES, field_dds)}}
 
         def on_preview(data: dict):

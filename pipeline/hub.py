@@ -435,3 +435,18 @@ def resolve_base_model(ref: str | Path, *, cache_dir: str | Path | None = None, 
         raise ModelUnavailable(f"{text!r} is neither a local diffusers folder nor a Hub repo id (owner/name)")
     folder = _snapshot(text, None, ["model_index.json"], cache_dir, token, "base model", hint)
     return str(folder) if hub_offline() else text
+
+
+def describe_base_model(ref: str, device: str) -> str:
+    """One line for the UI: where the base model comes from, whether it is reachable, and the device."""
+    folder = Path(ref).expanduser()
+    if folder.is_dir():
+        ok = (folder / "model_index.json").is_file()
+        where = "local folder" if ok else "⚠️ not a diffusers folder (model_index.json missing)"
+    elif hub_offline():
+        where = ("⚠️ **No base model reachable**: offline (HF_HUB_OFFLINE=1) and this is not a local folder. "
+                 "Set HEADSHOT_BASE_MODEL to a local SDXL folder in diffusers layout, or go online.")
+    else:
+        where = "Hugging Face Hub id, downloaded on first use"
+    slow = " No GPU here: with a real SDXL model, training and generation take hours." if device == "CPU" else ""
+    return f"**Base model:** `{ref}` · {where} · **device:** {device}.{slow}"

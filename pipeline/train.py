@@ -583,6 +583,12 @@ def _oom_message(config: TrainConfig, out_dir: Path) -> str:
             f"Lower the resolution or batch size, or use a larger GPU. The last checkpoint ({at}) is intact.")
 
 
+def loss_history(out_dir: str | Path) -> list[float]:
+    """The per-step losses of a finished run (training.json), for a loss plot; [] if none."""
+    report = Path(out_dir) / "training.json"
+    return list(json.loads(report.read_text()).get("loss_history", [])) if report.exists() else []
+
+
 def fixed_batch_losses(config: TrainConfig, n_steps: int = 20, device: str | torch.device | None = None) -> list[float]:
     """Train ``n_steps`` on ONE fixed batch (fixed noise and timesteps); returns the losses.
 
