@@ -93,9 +93,16 @@ class GenerationSpec:
     base_model: str = DEFAULT_BASE_MODEL
     # Optional pre-split prompt chunks (e.g. from presets.compile_prompt); each must fit in 75 tokens.
     prompt_chunks: tuple[str, ...] | None = None
+    # A diffusers scheduler class name and its from_config options (a preset's sampler); None: the
+    # model's own scheduler. Set per request, so one request's choice never carries into the next.
+    scheduler: str | None = None
+    scheduler_options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
         object.__setattr__(self, "fields", dict(self.fields))
+        object.__setattr__(self, "scheduler_options", dict(self.scheduler_options))
+        if self.scheduler is not None and not (self.scheduler.isidentifier() and self.scheduler.endswith("Scheduler")):
+            raise ValueError(f"scheduler must be a diffusers scheduler class name, got {self.scheduler!r}")
         if self.prompt_chunks is not None:
             object.__setattr__(self, "prompt_chunks", tuple(self.prompt_chunks))
         if self.lora is not None:
@@ -122,6 +129,7 @@ class GenerationSpec:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["fields"] = dict(sorted(self.fields.items()))
+        d["scheduler_options"] = dict(sorted(self.scheduler_options.items()))
         d["prompt_chunks"] = list(self.prompt_chunks) if self.prompt_chunks is not None else None
         return d
 
@@ -147,7 +155,7 @@ class GenerationSpec:
         """Names of the fields and knobs that differ (prompt text, being derived, is not listed)."""
         out = {f"fields.{k}" for k in set(self.fields) | set(other.fields)
                if self.fields.get(k) != other.fields.get(k)}
-        skip = {"fields", "prompt", "negative_prompt", "prompt_chunks"}
+        skip = {"fields", "prompt", "negative_prompt", "prompt_chunks", "scheduler_options"}
         out |= {f.name for f in dataclasses.fields(self)
                 if f.name not in skip and getattr(self, f.name) != getattr(other, f.name)}
         return out
@@ -246,6 +254,20 @@ class _Entry:
     lock: threading.Lock
     model_id: str
     load_s: float
+    scheduler: Any = None  # the model's own scheduler, restored for requests that name none
+
+    def __post_init__(self):
+        self.scheduler = self.pipe.scheduler
+
+    def scheduler_for(self, spec: "GenerationSpec"):
+        if spec.scheduler is None:
+            return self.scheduler
+        import diffusers
+
+        cls = getattr(diffusers, spec.scheduler, None)
+        if cls is None or not hasattr(cls, "from_config"):
+            raise ValueError(f"unknown scheduler {spec.scheduler!r} in diffusers {diffusers.__version__}")
+        return cls.from_config(self.scheduler.config, **spec.scheduler_options)
 
 
 class PipelineCache:
@@ -528,6 +550,7 @@ def generate(spec: GenerationSpec, n: int = 1, cache: PipelineCache | None = Non
             _drop_adapters(pipe, stray)
         adapter = None
         try:
+            pipe.scheduler = entry.scheduler_for(spec)
             if spec.lora:
                 adapter = f"{_ADAPTER_PREFIX}{uuid.uuid4().hex}"
                 _load_lora(pipe, spec.lora, adapter)

@@ -26,7 +26,8 @@ def spec_from_preset(preset: Preset | str, fields: Mapping[str, str] | None = No
     knobs.update({k: v for k, v in overrides.items() if v is not None})
     spec = GenerationSpec(
         prompt=compiled.prompt, negative_prompt=compiled.negative_prompt, preset=preset.name,
-        fields=dict(compiled.fields), seed=seed, base_model=base_model or default_base_model(), lora=lora, **knobs,
+        fields=dict(compiled.fields), seed=seed, base_model=base_model or default_base_model(), lora=lora,
+        scheduler=sampler.scheduler, scheduler_options=dict(sampler.scheduler_options), **knobs,
     )  # no prompt_chunks: the generator splits with the loaded model's own tokenizer, which is exact
     return spec, compiled
 

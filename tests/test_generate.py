@@ -312,3 +312,19 @@ def test_sd15_family_generates_and_chunks(tmp_path):
     chunks = split_prompt(pipe, long_prompt)
     assert len(chunks) >= 2
     assert encode_prompts(pipe, spec)["prompt_embeds"].shape[1] == 77 * len(chunks)
+
+
+def test_scheduler_is_per_request_and_never_carries_over(tiny, cache):
+    plain = generate(_spec(tiny), cache=cache)[0]
+    dpm = generate(_spec(tiny, scheduler="DPMSolverMultistepScheduler"), cache=cache)[0]
+    karras = generate(_spec(tiny, scheduler="DPMSolverMultistepScheduler",
+                            scheduler_options={"use_karras_sigmas": True}), cache=cache)[0]
+    after = generate(_spec(tiny), cache=cache)[0]
+    assert not np.array_equal(_px(plain), _px(dpm)) and not np.array_equal(_px(dpm), _px(karras))
+    assert np.array_equal(_px(plain), _px(after))
+    assert generate(_spec(tiny, scheduler="DPMSolverMultistepScheduler"), cache=cache)[0].spec.scheduler == \
+        "DPMSolverMultistepScheduler"
+    with pytest.raises(ValueError, match="unknown scheduler"):
+        generate(_spec(tiny, scheduler="NoSuchScheduler"), cache=cache)
+    with pytest.raises(ValueError, match="scheduler class name"):
+        _spec(tiny, scheduler="rm -rf")

@@ -11,6 +11,7 @@ def test_spec_takes_sampler_defaults_and_overrides_win():
     spec, compiled = spec_from_preset(preset, {"background": "dark_charcoal"}, seed=3, base_model="/models/x")
     assert (spec.steps, spec.width, spec.height) == (preset.sampler.steps, preset.sampler.width, preset.sampler.height)
     assert spec.fields["background"] == "dark_charcoal" and spec.prompt == compiled.prompt
+    assert spec.scheduler == preset.sampler.scheduler and spec.scheduler_options == dict(preset.sampler.scheduler_options)
     small, _ = spec_from_preset(preset, seed=3, base_model="/models/x", width=64, height=64, steps=2)
     assert (small.width, small.height, small.steps) == (64, 64, 2)
     with pytest.raises(ValueError, match="unknown overrides"):
