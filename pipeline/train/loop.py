@@ -1,149 +1,28 @@
-"""DreamBooth-LoRA training of the UNet, resumable in chunks.
-
-Follows diffusers' ``train_dreambooth_lora_sdxl.py``: a peft LoRA (``to_k/to_q/to_v/to_out.0``,
-gaussian init) on the UNet only, VAE latents and text embeddings cached once before the loop,
-DDPM noise/timesteps, epsilon or v-prediction MSE, AdamW on the LoRA parameters, grad-norm clip 1.0,
-constant learning rate. SDXL and SD 1.x pipelines both work (the SD path simply has no
-``text_encoder_2`` / ``add_time_ids``).
-
-Chunks: each :func:`train` call runs at most ``chunk_steps`` steps or ``chunk_seconds`` seconds and
-then writes ``out_dir/checkpoint`` atomically (LoRA weights, optimizer state, step, every RNG state,
-loss history, config hash). The next call resumes exactly: on CPU with a fixed thread count a run
-split into chunks ends at bit-identical weights to an uninterrupted one. All randomness in the loop
-(sample order, crop-vs-full choice, noise, timesteps) comes from one dedicated CPU
-``torch.Generator`` whose state is checkpointed.
-
-Privacy: logs and ``training.json`` never hold photo paths, pixels or prompts beyond the
-trigger/class words; photos are identified by sha256 only.
-"""
+"""The training loop: model state (UNet + LoRA, optimizer, cached latents and embeddings),
+atomic checkpoints with every RNG state, :func:`train` in resumable chunks, and loss helpers."""
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import json
 import logging
-import math
 import os
 import random
 import shutil
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 import torch
-from PIL import Image
+
+from .config import TrainConfig, TrainingError, TrainResult, _sha256_file
+from .data import build_samples
 
 log = logging.getLogger(__name__)
 
 LORA_TARGETS = ["to_k", "to_q", "to_v", "to_out.0"]
 LORA_FILE = "pytorch_lora_weights.safetensors"
 CHECKPOINT = "checkpoint"
-# SDXL's training buckets (width, height) at 1024; scaled to ``resolution``.
-BUCKETS_1024 = ((1024, 1024), (896, 1152), (1152, 896), (832, 1216), (1216, 832))
-FACE_EXPAND = 2.2
 MAX_GRAD_NORM = 1.0
-
-# Defaults by number of photos: (upper bound inclusive, overrides). Steps grow with the set so
-# every photo is seen ~40-50 times; rank stays at 16 (enough for one identity).
-DEFAULTS_BY_SET_SIZE: tuple[tuple[int, dict], ...] = (
-    (12, {"rank": 16, "alpha": 16, "steps": 500, "learning_rate": 1e-4}),
-    (20, {"rank": 16, "alpha": 16, "steps": 800, "learning_rate": 1e-4}),
-    (10**9, {"rank": 32, "alpha": 32, "steps": 1200, "learning_rate": 8e-5}),
-)
-
-
-class TrainingError(Exception):
-    """A training run that cannot start or continue; the message is safe to show to a user."""
-
-
-@dataclass
-class TrainConfig:
-    base: str
-    photos: list = field(default_factory=list)
-    out_dir: str = "lora_out"
-    trigger: str = "sks"
-    class_word: str = "person"
-    rank: int = 16
-    alpha: float = 16
-    learning_rate: float = 1e-4
-    steps: int = 500
-    resolution: int = 1024
-    batch_size: int = 1
-    seed: int = 0
-    face_crop_share: float = 0.5
-    mixed_precision: str = "bf16"  # "no" | "fp16" | "bf16"; CPU always trains in float32
-    chunk_steps: int | None = None  # None: no step limit per call
-    chunk_seconds: float | None = None  # None: no time limit per call
-
-    # Fields that do not change the weights (where and how long one call runs).
-    _NOT_HASHED = ("photos", "out_dir", "chunk_steps", "chunk_seconds")
-
-    def __post_init__(self):
-        if self.mixed_precision not in ("no", "fp16", "bf16"):
-            raise ValueError("mixed_precision must be 'no', 'fp16' or 'bf16'")
-        if not 0.0 <= self.face_crop_share <= 1.0:
-            raise ValueError("face_crop_share must be within [0, 1]")
-        if self.steps < 1 or self.rank < 1 or self.batch_size < 1 or self.resolution < 8:
-            raise ValueError("steps, rank, batch_size must be >= 1 and resolution >= 8")
-
-    @property
-    def caption(self) -> str:
-        return f"a photo of {self.trigger} {self.class_word}"
-
-    def photo_hashes(self) -> list[str]:
-        return [_sha256_file(p) for p in self.photos]
-
-    def public_dict(self) -> dict:
-        """The config without photo paths or the output folder (safe for training.json)."""
-        d = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("photos", "out_dir")}
-        d["photo_sha256"] = self.photo_hashes()
-        return d
-
-    def config_hash(self) -> str:
-        """sha256 over everything that affects the weights (photo contents, not their paths)."""
-        d = {k: v for k, v in dataclasses.asdict(self).items() if k not in self._NOT_HASHED}
-        d["photo_sha256"] = self.photo_hashes()
-        return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def config_for(n_photos: int, **overrides) -> TrainConfig:
-    """A config whose rank/alpha/steps/lr come from :data:`DEFAULTS_BY_SET_SIZE`; overrides win."""
-    values: dict = {}
-    for upper, defaults in DEFAULTS_BY_SET_SIZE:
-        if n_photos <= upper:
-            values.update(defaults)
-            break
-    values.update(overrides)
-    values.setdefault("base", "stabilityai/stable-diffusion-xl-base-1.0")
-    return TrainConfig(**values)
-
-
-@dataclass
-class TrainResult:
-    status: str  # "finished" | "paused" (chunk limit reached) | "cancelled"
-    step: int
-    steps: int
-    loss: float | None
-    out_dir: str
-    lora_path: str | None = None
-    seconds: float = 0.0
-    skipped_photos: int = 0
-    message: str = ""
-
-
-# --------------------------------------------------------------------------- helpers
-
-def _sha256_file(path) -> str:
-    h = hashlib.sha256()
-    try:
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-    except OSError:
-        return "unreadable"
-    return h.hexdigest()
 
 
 def _versions() -> dict:
@@ -164,137 +43,6 @@ def _autocast_dtype(config: TrainConfig, device: torch.device):
         return None
     return torch.float16 if config.mixed_precision == "fp16" else torch.bfloat16
 
-
-# Seconds per training step at 1024 px, batch 1, SDXL UNet with LoRA (measured orders of
-# magnitude: ~0.4 s on an H100/H200 in bf16; CPU is impractically slow, ~30 s per step).
-_STEP_SECONDS_1024 = {"cuda": 0.45, "cpu": 30.0}
-_LOAD_SECONDS = {"cuda": 40.0, "cpu": 60.0}  # loading the pipeline
-_PER_PHOTO_SECONDS = {"cuda": 0.6, "cpu": 6.0}  # decode, face box, VAE encode of two samples
-
-
-def estimate_seconds(config: TrainConfig, device: str | torch.device = "cuda", steps: int | None = None) -> float:
-    """Rough wall time of one :func:`train` call, e.g. for ZeroGPU's ``duration``.
-
-    ``load + photos * per_photo + steps * step_1024 * (resolution/1024)^2 * batch_size``, where
-    ``steps`` defaults to one chunk (``chunk_steps``, else all steps) and ``chunk_seconds`` caps
-    the loop part. Add a margin for the final save (a few seconds).
-    """
-    kind = "cuda" if torch.device(device).type == "cuda" else "cpu"
-    if steps is None:
-        steps = min(config.steps, config.chunk_steps or config.steps)
-    loop = steps * _STEP_SECONDS_1024[kind] * (config.resolution / 1024) ** 2 * config.batch_size
-    if config.chunk_seconds is not None:
-        loop = min(loop, float(config.chunk_seconds) + _STEP_SECONDS_1024[kind])
-    return _LOAD_SECONDS[kind] + len(config.photos) * _PER_PHOTO_SECONDS[kind] + loop + 5.0
-
-
-# --------------------------------------------------------------------------- data
-
-@dataclass
-class Sample:
-    pixels: torch.Tensor  # 3xHxW in [-1, 1]
-    original_size: tuple[int, int]  # (h, w)
-    crop_top_left: tuple[int, int]  # (top, left)
-    kind: str  # "face" | "full"
-
-
-def buckets(resolution: int, multiple: int) -> list[tuple[int, int]]:
-    """SDXL's (w, h) buckets scaled to ``resolution``, each side a multiple of ``multiple``."""
-    out = []
-    for w, h in BUCKETS_1024:
-        size = tuple(max(multiple, int(round(s * resolution / 1024 / multiple)) * multiple) for s in (w, h))
-        if size not in out:
-            out.append(size)
-    return out
-
-
-def _to_tensor(img: Image.Image) -> torch.Tensor:
-    arr = np.asarray(img.convert("RGB"), dtype=np.float32) / 127.5 - 1.0
-    return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
-
-
-def face_crop_box(face_box, width: int, height: int, expand: float = FACE_EXPAND) -> tuple[int, int, int, int]:
-    """A square (left, top, right, bottom) ``expand`` times the face's longer side, centred on the
-    face and shifted/shrunk to lie inside the image."""
-    x, y, w, h = face_box
-    side = min(expand * max(w, h), width, height)
-    cx, cy = x + w / 2, y + h / 2
-    left = min(max(0.0, cx - side / 2), width - side)
-    top = min(max(0.0, cy - side / 2), height - side)
-    side_i = int(round(side))
-    left_i, top_i = int(round(left)), int(round(top))
-    left_i, top_i = min(left_i, width - side_i), min(top_i, height - side_i)
-    return left_i, top_i, left_i + side_i, top_i + side_i
-
-
-def full_sample(img: Image.Image, resolution: int, multiple: int) -> Sample:
-    """The whole photo resized to cover the closest bucket, centre-cropped."""
-    W, H = img.size
-    bw, bh = min(buckets(resolution, multiple), key=lambda b: abs(math.log((b[0] / b[1]) / (W / H))))
-    f = max(bw / W, bh / H)
-    rw, rh = max(bw, int(round(W * f))), max(bh, int(round(H * f)))
-    resized = img.resize((rw, rh), Image.Resampling.LANCZOS)
-    left, top = (rw - bw) // 2, (rh - bh) // 2
-    crop = resized.crop((left, top, left + bw, top + bh))
-    return Sample(_to_tensor(crop), (H, W), (top, left), "full")
-
-
-def face_sample(img: Image.Image, face_box, resolution: int) -> Sample:
-    box = face_crop_box(face_box, *img.size)
-    crop = img.crop(box).resize((resolution, resolution), Image.Resampling.LANCZOS)
-    side = box[2] - box[0]
-    # SDXL micro-conditioning: the crop is the "original" image (its size in source pixels).
-    return Sample(_to_tensor(crop), (side, side), (0, 0), "face")
-
-
-def _detect_face(img: Image.Image):
-    """Largest face box (x, y, w, h) in full-image pixels, or None."""
-    from .capture import default_analyzer
-
-    W, H = img.size
-    f = min(1.0, 1024 / max(W, H))
-    small = img if f == 1.0 else img.resize((max(1, round(W * f)), max(1, round(H * f))), Image.Resampling.BILINEAR)
-    rows = default_analyzer().detect(np.asarray(small.convert("RGB")))
-    if not len(rows):
-        return None
-    x, y, w, h = (float(v) for v in rows[0][:4])
-    sx, sy = W / small.width, H / small.height
-    return x * sx, y * sy, w * sx, h * sy
-
-
-def build_samples(photos: Sequence, resolution: int, multiple: int) -> tuple[list[Sample], int]:
-    """Face crops and full-photo samples from the photos; returns (samples, skipped count).
-
-    Photos that fail to decode are skipped (counted, never named). A photo without a detectable
-    face contributes only its full sample.
-    """
-    from .intake import load_full
-
-    samples: list[Sample] = []
-    skipped = 0
-    for path in photos:
-        try:
-            img = load_full(path).convert("RGB")
-        except Exception as exc:  # IntakeError or anything a broken file throws
-            log.debug("photo decode failed: %s", type(exc).__name__)
-            skipped += 1
-            continue
-        try:
-            box = _detect_face(img)
-        except Exception as exc:
-            log.debug("face detection failed: %s", type(exc).__name__)
-            box = None
-        if box is not None:
-            samples.append(face_sample(img, box, resolution))
-        samples.append(full_sample(img, resolution, multiple))
-    if skipped:
-        log.warning("%d of %d photos could not be read and were skipped", skipped, len(photos))
-    if not samples:
-        raise TrainingError(f"None of the {len(photos)} photos could be read; there is nothing to train on.")
-    return samples, skipped
-
-
-# --------------------------------------------------------------------------- model state
 
 class _State:
     """Everything the loop needs: UNet with LoRA, optimizer, cached latents and embeddings."""
