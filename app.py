@@ -2,6 +2,7 @@
 import spaces  # noqa: F401  On ZeroGPU this must be imported before anything initialises CUDA.
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -11,12 +12,13 @@ import gradio as gr
 
 from pipeline.capture import check_capture, warm_up
 from pipeline.generate import Lineage, ModelUnavailable, PromptTooLong, default_base_model, generate, vary
+from pipeline.generate import estimate_seconds as estimate_generation_seconds
 from pipeline.presets import FIELD_NAMES, PresetError, compile_prompt, get_preset, load_presets, vary_values
 from pipeline.hub import HubError, describe_base_model, is_hub_id, save_lora_to_hub
-from pipeline.previews import capture_gallery, reasons_rows, result_caption
+from pipeline.previews import capture_gallery, lineage_caption, loss_table, reasons_rows, result_caption, set_summary
 from pipeline.session import Session, expire
 from pipeline.specs import edits_from_form, recompiler, spec_from_preset
-from pipeline.train import TrainingError, config_for, estimate_seconds, loss_history, pick_device, train
+from pipeline.train import TrainingError, config_for, estimate_seconds, pick_device, train
 
 MIN_PHOTOS, MAX_PHOTOS = 10, 30
 MAX_FILE_SIZE = "40mb"  # the same byte limit as pipeline.intake.IntakeLimits
@@ -53,25 +55,11 @@ def check_photos(files: list[str] | None, request: gr.Request, progress=gr.Progr
     choices = [(f"{p.file} ({p.verdict})", p.file) for p in report.photos if p.face is not None]
     return (
         gallery,
-        _summary(report),
+        set_summary(report),
         reasons_rows(report),
         gr.CheckboxGroup(choices=choices, value=report.set.selected, interactive=True),
         str(report_file),
     )
-
-
-def _summary(report) -> str:
-    s = report.set
-    icon = {"accept": "✅", "warn": "⚠️", "reject": "❌"}[s.verdict]
-    lines = [f"### {icon} Capture set: {s.verdict.upper()}",
-             f"{s.usable} usable of {s.total} photos · {len(s.selected)} selected for training"]
-    lines += [f"- **{r.code}**: {r.message}" for r in s.reasons]
-    coverage = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in s.pose_coverage.items())
-    lines.append(f"\n**Poses covered:** {coverage}")
-    if s.advice:
-        lines.append("\n**What to do next**")
-        lines += [f"- {a}" for a in s.advice]
-    return "\n".join(lines)
 
 
 def confirm_selection(selected: list[str] | None, request: gr.Request) -> str:
@@ -102,7 +90,6 @@ def end_session(request: gr.Request) -> None:
     _session(request).delete()
 
 
-
 # ----------------------------------------------------------------------------- train · generate · iterate
 ON_ZERO_GPU = bool(os.environ.get("SPACES_ZERO_GPU"))
 ON_SPACE = bool(os.environ.get("SPACE_ID"))
@@ -119,7 +106,7 @@ def train_chunk(config, cancel_file: str, report=None):
 
 
 def _gen_duration(spec, n, out_dir) -> int:
-    return int(30 + n * spec.steps * 0.3 * spec.width * spec.height / 1024**2)
+    return int(estimate_generation_seconds(spec, n))
 
 
 @spaces.GPU(duration=_gen_duration)
@@ -170,20 +157,13 @@ def start_training(base: str, steps, rank, request: gr.Request, progress=gr.Prog
         raise gr.Error(f"Training stopped: {exc}")
     verb = {"finished": "finished", "cancelled": "cancelled (resume it with Train)"}[result.status]
     loss = "" if result.loss is None else f" · final loss {result.loss:.4f}"
-    return f"**Training {verb}** at step {result.step} of {result.steps}{loss}.", _loss_frame(session)
+    return f"**Training {verb}** at step {result.step} of {result.steps}{loss}.", loss_table(session.lora_dir)
 
 
 def cancel_training(request: gr.Request) -> str:
     session = _session(request).ensure()
     (session.dir / "cancel").touch()
     return "Cancelling after the current step…"
-
-
-def _loss_frame(session: Session):
-    import pandas as pd
-
-    losses = loss_history(session.lora_dir)
-    return pd.DataFrame({"step": list(range(1, len(losses) + 1)), "loss": losses})
 
 
 def preset_controls(name: str):
@@ -244,6 +224,10 @@ def generate_images(form: dict, request: gr.Request):
                                    lora=_lora_for(session, form["lora"]), **edits, **knobs)
     except (PresetError, ValueError) as exc:
         raise gr.Error(str(exc))
+    typed = (form.get("prompt") or "").strip()
+    if typed and typed != spec.prompt:  # the user rewrote the prompt: send exactly that
+        spec = dataclasses.replace(spec, prompt=typed)
+        edits["prompt_override"] = typed
     items, ids = _run(spec, int(form["n"]), session, edits)
     return items, ids, (ids[0] if ids else None)
 
@@ -255,7 +239,10 @@ def iterate_row(selected: str | None, field: str, values: list[str] | None, requ
         raise gr.Error(f"Pick at least one {field} value.")
     session = _session(request)
     lineage = Lineage(session.dir)
-    spec, edits = lineage.spec(selected), lineage.get(selected)["extra"]
+    spec, edits = lineage.spec(selected), dict(lineage.get(selected)["extra"])
+    if edits.pop("prompt_override", None):
+        raise gr.Error("This result's prompt was written by hand, so the fields no longer drive it. "
+                       "Generate from the preset's prompt to iterate on one field.")
     try:
         specs = vary(spec, field, values, recompile=recompiler(spec.preset, **edits))
     except (PresetError, ValueError) as exc:
@@ -281,9 +268,7 @@ def show_selected(selected: str | None, request: gr.Request):
         return None, "Nothing selected yet."
     lineage = Lineage(_session(request).dir)
     entry = lineage.get(selected)
-    fields = ", ".join(f"{k}={v}" for k, v in sorted(entry["spec"]["fields"].items()))
-    came_from = f" · made by changing {entry['field']} to {entry['value']}" if entry["field"] else ""
-    return str(_session(request).results_dir / entry["image"]), f"**Selected:** seed {entry['seed']} · {fields}{came_from}"
+    return str(_session(request).results_dir / entry["image"]), lineage_caption(entry)
 
 
 def step_back(selected: str | None, request: gr.Request):
@@ -357,7 +342,8 @@ def build_app() -> gr.Blocks:
                 extra_tb = gr.Textbox(label="Extra prompt words (optional)", lines=2)
                 negative_tb = gr.Textbox(label="Negative constraints (one per line; edit freely)", lines=6)
             with gr.Accordion("Exactly what will be sent to the model", open=False):
-                prompt_out = gr.Textbox(label="Prompt", interactive=False, elem_id="prompt-preview")
+                prompt_out = gr.Textbox(label="Prompt (edit freely: an edited prompt is sent exactly as written)",
+                                        elem_id="prompt-preview")
                 negative_out = gr.Textbox(label="Negative prompt", interactive=False)
             gen_btn = gr.Button("Generate", variant="primary", elem_id="generate-button")
             gen_gallery = gr.Gallery(label="Results (click one to iterate on it)", columns=4, interactive=False,
@@ -397,11 +383,12 @@ def build_app() -> gr.Blocks:
         hub_btn.click(save_to_hub, repo_tb, hub_md, api_name="save_to_hub")
 
         # Generate: the form's components, read as one dict
-        form_inputs = {preset_dd, extra_tb, negative_tb, seed_nb, n_sl, base_tb, lora_tb, *field_dds}
+        form_inputs = {preset_dd, extra_tb, negative_tb, seed_nb, n_sl, base_tb, lora_tb, prompt_out, *field_dds}
 
         def form(data: dict) -> dict:
             return {"preset": data[preset_dd], "extra": data[extra_tb], "negatives": data[negative_tb],
                     "seed": data[seed_nb], "n": data[n_sl], "base": data[base_tb], "lora": data[lora_tb],
+                    "prompt": data[prompt_out],
                     "fields": {f: data[dd] for f, dd in zip(FIELD_NAMES, field_dds)}}
 
         def on_preview(data: dict):

@@ -67,3 +67,35 @@ def result_caption(result, varied: str | None = None) -> str:
     fields = ", ".join(f"{k}={v}" for k, v in sorted(spec.fields.items()))
     head = f"{varied} · " if varied else ""
     return f"{head}seed {result.seed} · {spec.preset} · {fields}"
+
+
+def lineage_caption(entry: dict) -> str:
+    """What a lineage entry is: seed, fields, and the one change that made it (if any)."""
+    fields = ", ".join(f"{k}={v}" for k, v in sorted(entry["spec"]["fields"].items()))
+    came_from = f" · made by changing {entry['field']} to {entry['value']}" if entry["field"] else ""
+    return f"**Selected:** seed {entry['seed']} · {fields}{came_from}"
+
+
+def loss_table(lora_dir: Path):
+    """Step and loss columns for the training loss plot (empty before a run finishes)."""
+    import pandas as pd
+
+    from .train import loss_history
+
+    losses = loss_history(lora_dir)
+    return pd.DataFrame({"step": list(range(1, len(losses) + 1)), "loss": losses})
+
+
+def set_summary(report) -> str:
+    """Markdown for the capture set: verdict, counts, reasons, pose coverage and advice."""
+    s = report.set
+    icon = {"accept": "✅", "warn": "⚠️", "reject": "❌"}[s.verdict]
+    lines = [f"### {icon} Capture set: {s.verdict.upper()}",
+             f"{s.usable} usable of {s.total} photos · {len(s.selected)} selected for training"]
+    lines += [f"- **{r.code}**: {r.message}" for r in s.reasons]
+    coverage = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in s.pose_coverage.items())
+    lines.append(f"\n**Poses covered:** {coverage}")
+    if s.advice:
+        lines.append("\n**What to do next**")
+        lines += [f"- {a}" for a in s.advice]
+    return "\n".join(lines)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import json
 import re
 import shutil
 import socket
@@ -12,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from tests.tiny_fixtures import tiny_sdxl_dir
 
@@ -192,3 +194,42 @@ def test_browser_capture_to_iterated_row(server):
             page.screenshot(path=str(ARTIFACTS / "iterate_step.png"), full_page=True)
         finally:
             browser.close()
+
+
+def test_client_engine_steps_and_hand_written_prompt(server, tmp_path):
+    """Train, generate and iterate through the API; a hand-edited prompt is sent as written and
+    then cannot be iterated on a field (the fields no longer drive it)."""
+    from gradio_client import Client, handle_file
+
+    url, _ = server
+    client = Client(url, verbose=False)
+    photos = [FACES / f"p05_img{i}.jpg" for i in (34, 35, 36)]
+    client.predict([handle_file(str(f)) for f in photos], api_name="/check_capture")
+    assert "3 photos confirmed" in client.predict([f.name for f in photos], api_name="/confirm_selection")
+    base = api_params(client, "/train")[0]["parameter_default"]  # the app's default: HEADSHOT_BASE_MODEL
+    status, loss = client.predict(base, 2, 4, api_name="/train")
+    assert "Training finished" in status and len(loss["data"]) == 2
+
+    fields = ("light_grey_seamless", "navy_blazer_white_shirt", "soft_octabox", "approachable_smile", "head_and_shoulders")
+    params = api_params(client, "/generate")
+    values = {"Style preset": "linkedin", "Seed": 5, "Images": 1, "Extra prompt words (optional)": "",
+              "Negative constraints (one per line; edit freely)": "no plastic skin",
+              "LoRA from the Hub (blank: the one trained here)": "",
+              "Prompt (edit freely: an edited prompt is sent exactly as written)": "",
+              **dict(zip(("Background", "Wardrobe", "Lighting", "Expression", "Framing"), fields))}
+    gallery = client.predict(*[values.get(p["label"], p.get("parameter_default")) for p in params], api_name="/generate")
+    assert len(gallery) == 1 and "seed 5" in gallery[0]["caption"]
+    row = client.predict("expression", ["neutral_confident"], api_name="/iterate")
+    assert [item["caption"].split(" · ")[0] for item in row] == [
+        "locked: expression=approachable_smile (original)", "expression=neutral_confident"]
+
+    values["Prompt (edit freely: an edited prompt is sent exactly as written)"] = "a photo of sks person, hand written"
+    gallery = client.predict(*[values.get(p["label"], p.get("parameter_default")) for p in params], api_name="/generate")
+    meta = json.loads(Image.open(gallery[0]["image"]).text["headshot-studio"])
+    assert meta["spec"]["prompt"] == "a photo of sks person, hand written"
+    with pytest.raises(Exception, match="written by hand"):
+        client.predict("background", ["white_seamless"], api_name="/iterate")
+
+
+def api_params(client, endpoint: str) -> list[dict]:
+    return client.view_api(return_format="dict", print_info=False)["named_endpoints"][endpoint]["parameters"]

@@ -35,7 +35,7 @@ from .lineage import Lineage
 from .lora import adapters_present
 from .models import PipelineCache, default_cache, default_device, default_dtype
 from .prompts import encode_prompts, split_prompt
-from .run import Result, generate, read_png_spec, write_results
+from .run import Result, estimate_seconds, generate, read_png_spec, write_results
 from .spec import (
     BASE_MODEL_ENV, DEFAULT_BASE_MODEL, LINEAGE_FILE, MAX_IMAGES, MAX_SIDE, MAX_STEPS, PNG_META_KEY,
     PROMPT_FIELDS, VARY_KNOBS, GenerationSpec, ModelUnavailable, PromptTooLong, Recompile,
@@ -46,6 +46,6 @@ __all__ = [
     "BASE_MODEL_ENV", "DEFAULT_BASE_MODEL", "LINEAGE_FILE", "MAX_IMAGES", "MAX_SIDE", "MAX_STEPS",
     "PNG_META_KEY", "PROMPT_FIELDS", "VARY_KNOBS", "GenerationSpec", "Lineage", "ModelUnavailable",
     "PipelineCache", "PromptTooLong", "Recompile", "Result", "adapters_present", "default_base_model",
-    "default_cache", "default_device", "default_dtype", "encode_prompts", "generate", "read_png_spec",
+    "default_cache", "default_device", "default_dtype", "encode_prompts", "estimate_seconds", "generate", "read_png_spec",
     "split_prompt", "vary", "write_results",
 ]

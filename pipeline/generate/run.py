@@ -126,3 +126,9 @@ def write_results(results: Sequence[Result], out_dir: str | Path) -> Path:
     path = Path(out_dir) / "results.json"
     path.write_text(json.dumps({"results": [r.to_dict() for r in results]}, indent=2))
     return path
+
+
+def estimate_seconds(spec: GenerationSpec, n: int = 1) -> float:
+    """A rough GPU budget for ``n`` images (ZeroGPU's ``duration``): about 0.3 s per step for a
+    1024x1024 SDXL image with CFG on an A100-class card, plus 30 s for loading and the VAE."""
+    return 30 + n * spec.steps * 0.3 * spec.width * spec.height / 1024**2
