@@ -116,6 +116,40 @@ def _generate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _export(args: argparse.Namespace) -> int:
+    from .export import EXPORT_SPECS, export_bundle
+    from .framing import frame_photo
+    from .intake import IntakeError
+    from .session import data_root
+
+    missing = [p for p in args.images if not Path(p).is_file()]
+    unknown = [s for s in args.spec if s not in EXPORT_SPECS]
+    if missing or unknown:
+        what = f"no such file: {', '.join(missing)}" if missing else \
+            f"unknown spec {', '.join(unknown)}; known: {', '.join(EXPORT_SPECS)}"
+        print(f"error: {what}", file=sys.stderr)
+        return EXIT_USAGE
+    images, boxes, unframed = {}, {}, 0
+    for path in args.images:
+        key = Path(path).stem
+        try:
+            crop = frame_photo(path)  # head-and-shoulders framing; centre crop when there is no face
+        except IntakeError as exc:
+            print(f"error: {path}: {exc.message}", file=sys.stderr)
+            return EXIT_USAGE
+        images[key] = path
+        if crop is None:
+            unframed += 1
+        else:
+            boxes[key] = crop.box
+    person = {"first": args.first, "last": args.last}
+    zip_path = export_bundle(images, args.spec, args.out, person=person, generated=not args.real,
+                             crop_boxes=boxes, crop_margin=0, data_dir=args.data_dir or data_root())
+    print(json.dumps({"zip": str(zip_path), "manifest": str(Path(args.out) / "manifest.json"),
+                      "unframed": unframed}))
+    return EXIT_FLAGGED if unframed else EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipeline", description="Headshot Studio pipeline")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
@@ -155,6 +189,16 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--height", type=int)
     gen.add_argument("--guidance", type=float)
     gen.set_defaults(func=_generate)
+
+    ex = sub.add_parser("export", help="export framed, sRGB, XMP-tagged and C2PA-signed files")
+    ex.add_argument("images", nargs="+", metavar="IMAGE")
+    ex.add_argument("--spec", action="append", required=True, help="linkedin, web-bio, directory, avatar, print")
+    ex.add_argument("--out", required=True, metavar="DIR")
+    ex.add_argument("--first", default="")
+    ex.add_argument("--last", default="")
+    ex.add_argument("--real", action="store_true", help="the images are real photos, not generated")
+    ex.add_argument("--data-dir", default=None, help="where the signing identity lives (default: the data folder)")
+    ex.set_defaults(func=_export)
     return parser
 
 

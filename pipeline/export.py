@@ -389,6 +389,7 @@ def export_bundle(images: Union[str, Path, Sequence, Mapping], spec_names: Seque
         zname = render_name("{last}_{first}_headshots.zip", person=person, spec="", w=0, h=0,
                             ext="zip")
     zip_path = _inside(out_dir, zname)
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))  # beside the zip, as the CLI promises
     tmp = zip_path.with_name(zip_path.name + ".tmp")
     # ZIP_STORED: members are stored byte-for-byte (already-compressed images, signed bytes).
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:

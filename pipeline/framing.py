@@ -316,3 +316,16 @@ def preview_sheet(img: Image.Image, face: FaceInfo, mask: np.ndarray | None = No
         notes.append("circle may cut hair/chin")
     draw.text((pad, height - pad - 10), "; ".join(notes) or "framing OK", fill=(160, 40, 40) if notes else (40, 120, 40), font=font)
     return sheet
+
+
+def frame_photo(path, spec: FramingSpec | str = "linkedin", analyzer=None) -> Crop | None:
+    """The full-size head-and-shoulders crop of the main face in a photo file; None without a face."""
+    from .capture import default_analyzer
+    from .intake import open_photo
+
+    photo = open_photo(path)
+    analysis = (analyzer or default_analyzer()).analyze(photo.rgb, with_mask=True)
+    if analysis.primary is None:
+        return None
+    crop = head_and_shoulders_box(analysis.primary, analysis.image_size, spec, analysis.person_mask)
+    return to_full_size(crop, photo)
