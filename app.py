@@ -6,17 +6,20 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
 from pathlib import Path
 
 import gradio as gr
 
 from pipeline.capture import check_capture, warm_up
+from pipeline.export import EXPORT_SPECS, export_framed
+from pipeline.intake import IntakeError
 from pipeline.generate import Lineage, ModelUnavailable, PromptTooLong, default_base_model, generate, vary
 from pipeline.generate import estimate_seconds as estimate_generation_seconds
 from pipeline.presets import FIELD_NAMES, PresetError, compile_prompt, get_preset, load_presets, vary_values
 from pipeline.hub import HubError, describe_base_model, is_hub_id, save_lora_to_hub
 from pipeline.previews import capture_gallery, lineage_caption, loss_table, reasons_rows, result_caption, set_summary
-from pipeline.session import Session, expire
+from pipeline.session import Session, data_root, expire
 from pipeline.specs import edits_from_form, recompiler, spec_from_preset
 from pipeline.train import TrainingError, config_for, estimate_seconds, pick_device, train
 
@@ -30,7 +33,6 @@ GEN_SIZE = int(os.environ.get("HEADSHOT_IMAGE_SIZE", "0")) or None
 TRAIN_RESOLUTION = int(os.environ.get("HEADSHOT_TRAIN_RESOLUTION", "1024"))
 LATER_STEPS = {
     "5 · Review": "the identity, realism and context check with platform previews",
-    "6 · Export": "file specs with sRGB, IPTC metadata and a signed C2PA manifest",
     "7 · Teams": "style guides, standardisation, approvals, consent and retention",
 }
 
@@ -279,6 +281,31 @@ def step_back(selected: str | None, request: gr.Request):
     return parent
 
 
+def export_files(spec_names: list[str], first: str, last: str, real: bool, uploads: list[str] | None,
+                 request: gr.Request, progress=gr.Progress(track_tqdm=True)):
+    session = _session(request).ensure()
+    if uploads:
+        images = {Path(f).stem: f for f in uploads}
+    else:  # this session's results: the approved ones once a review has approved any
+        lineage, approved = Lineage(session.dir), session.approved()
+        images = {i: str(session.results_dir / lineage.get(i)["image"]) for i in lineage.ids()
+                  if not approved or i in approved}
+    if not images:
+        raise gr.Error("Upload images to export, or generate results first.")
+    if not spec_names:
+        raise gr.Error("Pick at least one file spec.")
+    out = session.dir / "export"
+    shutil.rmtree(out, ignore_errors=True)
+    try:
+        zip_path, unframed = export_framed(images, spec_names, out, person={"first": first, "last": last},
+                                           generated=not real, data_dir=data_root())
+    except (IntakeError, ValueError) as exc:
+        raise gr.Error(str(exc))
+    if unframed:
+        gr.Warning(f"{len(unframed)} image(s) had no face to frame and were centre-cropped.")
+    return str(zip_path), json.loads((out / "manifest.json").read_text())
+
+
 def build_app() -> gr.Blocks:
     # Gradio's own upload cache is swept too: files older than an hour, checked every 30 minutes.
     with gr.Blocks(title="Headshot Studio", delete_cache=(1800, 3600)) as demo:
@@ -362,6 +389,20 @@ def build_app() -> gr.Blocks:
                         back_btn = gr.Button("Step back to parent")
             row_gallery = gr.Gallery(label="One variable changed, everything else locked", columns=5,
                                      interactive=False, elem_id="iterate-gallery")
+        with gr.Tab("6 · Export"):
+            gr.Markdown("Exports your generated results (or images you upload here): framed head-and-shoulders, "
+                        "sRGB, IPTC digital-source metadata and a signed C2PA manifest, zipped with `manifest.json`.")
+            with gr.Row():
+                specs_cb = gr.CheckboxGroup(list(EXPORT_SPECS), value=["linkedin", "web-bio"], label="File specs",
+                                            elem_id="export-specs")
+                first_tb, last_tb = gr.Textbox(label="First name"), gr.Textbox(label="Last name")
+            with gr.Row():
+                uploads = gr.File(label="Or export these images instead", file_count="multiple", file_types=["image"])
+                real_cb = gr.Checkbox(label="These are real photos (standardised, not generated)")
+            export_btn = gr.Button("Export", variant="primary", elem_id="export-button")
+            with gr.Row():
+                bundle = gr.File(label="Bundle (zip)", interactive=False, elem_id="export-bundle")
+                manifest_json = gr.JSON(label="manifest.json")
         result_ids, selected_id = gr.State([]), gr.State(None)
         for title, what in LATER_STEPS.items():
             with gr.Tab(title):
@@ -414,6 +455,8 @@ def build_app() -> gr.Blocks:
         field_radio.change(field_values, [selected_id, field_radio], values_cb)
         row_btn.click(iterate_row, [selected_id, field_radio, values_cb], row_gallery, api_name="iterate")
         back_btn.click(step_back, selected_id, selected_id)
+        export_btn.click(export_files, [specs_cb, first_tb, last_tb, real_cb, uploads], [bundle, manifest_json],
+                         api_name="export")
         demo.unload(end_session)
     return demo
 

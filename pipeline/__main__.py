@@ -117,8 +117,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from .export import EXPORT_SPECS, export_bundle
-    from .framing import frame_photo
+    from .export import EXPORT_SPECS, export_framed
     from .intake import IntakeError
     from .session import data_root
 
@@ -129,24 +128,15 @@ def _export(args: argparse.Namespace) -> int:
             f"unknown spec {', '.join(unknown)}; known: {', '.join(EXPORT_SPECS)}"
         print(f"error: {what}", file=sys.stderr)
         return EXIT_USAGE
-    images, boxes, unframed = {}, {}, 0
-    for path in args.images:
-        key = Path(path).stem
-        try:
-            crop = frame_photo(path)  # head-and-shoulders framing; centre crop when there is no face
-        except IntakeError as exc:
-            print(f"error: {path}: {exc.message}", file=sys.stderr)
-            return EXIT_USAGE
-        images[key] = path
-        if crop is None:
-            unframed += 1
-        else:
-            boxes[key] = crop.box
-    person = {"first": args.first, "last": args.last}
-    zip_path = export_bundle(images, args.spec, args.out, person=person, generated=not args.real,
-                             crop_boxes=boxes, crop_margin=0, data_dir=args.data_dir or data_root())
+    images = {Path(path).stem: path for path in args.images}
+    try:
+        zip_path, unframed = export_framed(images, args.spec, args.out, person={"first": args.first, "last": args.last},
+                                           generated=not args.real, data_dir=args.data_dir or data_root())
+    except IntakeError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE
     print(json.dumps({"zip": str(zip_path), "manifest": str(Path(args.out) / "manifest.json"),
-                      "unframed": unframed}))
+                      "unframed": len(unframed)}))
     return EXIT_FLAGGED if unframed else EXIT_OK
 
 

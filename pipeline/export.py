@@ -398,3 +398,21 @@ def export_bundle(images: Union[str, Path, Sequence, Mapping], spec_names: Seque
         zf.writestr("manifest.json", json.dumps(manifest, indent=2))
     os.replace(tmp, zip_path)
     return zip_path
+
+
+def export_framed(images: Mapping[str, str | Path], spec_names: Sequence[str], out_dir, person=None,
+                  generated: bool = True, data_dir=None, analyzer=None) -> tuple[Path, list[str]]:
+    """Frame each image head-and-shoulders (centre crop where no face is found), then
+    :func:`export_bundle`. Returns the zip and the ids that could not be framed."""
+    from .framing import frame_photo
+
+    boxes, unframed = {}, []
+    for key, path in images.items():
+        crop = frame_photo(path, analyzer=analyzer)
+        if crop is None:
+            unframed.append(key)
+        else:
+            boxes[key] = crop.box
+    zip_path = export_bundle(dict(images), spec_names, out_dir, person=person, generated=generated,
+                             crop_boxes=boxes, crop_margin=0, data_dir=data_dir)
+    return zip_path, unframed

@@ -66,6 +66,11 @@ class Session:
         names = json.loads(selection.read_text()).get("selected", [])
         return [self.photos_dir / n for n in names if (self.photos_dir / n).is_file()]
 
+    def approved(self) -> set[str]:
+        """Result ids approved in the Review step (empty until a review approves any)."""
+        path = self.dir / "approved.json"
+        return set(json.loads(path.read_text())) if path.exists() else set()
+
     def ensure(self) -> "Session":
         for d in (self.photos_dir, self.previews_dir):
             d.mkdir(parents=True, exist_ok=True)

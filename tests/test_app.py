@@ -151,7 +151,7 @@ def test_browser_upload_shows_verdicts(server, upload_set):
     assert (ARTIFACTS / "capture_step.png").stat().st_size > 10_000
 
 
-def test_browser_capture_to_iterated_row(server):
+def test_browser_capture_to_iterated_row(server, tmp_path):
     """The whole engine in a real browser, on the tiny pipeline: capture, confirm, train a few steps,
     generate, pick the result and iterate one field into a labelled row."""
     from playwright.sync_api import expect
@@ -192,8 +192,21 @@ def test_browser_capture_to_iterated_row(server):
             expect(page.locator("#iterate-gallery img")).to_have_count(4, timeout=180_000)
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "iterate_step.png"), full_page=True)
+
+            # Export every result of this session, and download the bundle as a user would.
+            page.get_by_role("tab", name="6 · Export").click()
+            page.locator("#export-button").click()
+            link = page.locator("#export-bundle a").first
+            link.wait_for(timeout=120_000)
+            with page.expect_download() as download:
+                link.click()
+            zip_path = tmp_path / "bundle.zip"
+            download.value.save_as(zip_path)
+            page.screenshot(path=str(ARTIFACTS / "export_step.png"), full_page=True)
         finally:
             browser.close()
+    # 4 results (1 generated + 3 in the row; the row's first image is the original) x 2 specs.
+    _check_bundle(zip_path, expected_files=8)
 
 
 def test_client_engine_steps_and_hand_written_prompt(server, tmp_path):
@@ -233,3 +246,15 @@ def test_client_engine_steps_and_hand_written_prompt(server, tmp_path):
 
 def api_params(client, endpoint: str) -> list[dict]:
     return client.view_api(return_format="dict", print_info=False)["named_endpoints"][endpoint]["parameters"]
+
+
+def _check_bundle(zip_path: Path, expected_files: int) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(zip_path) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+        names = set(zf.namelist())
+    assert len(manifest["files"]) == expected_files
+    assert names == {f["name"] for f in manifest["files"]} | {"manifest.json"}
+    assert {f["spec"] for f in manifest["files"]} == {"linkedin", "web-bio"}
+    assert manifest["generated"] is True and manifest["c2pa_signed"] is True

@@ -53,6 +53,10 @@ class Lineage:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def ids(self) -> list[str]:
+        """Every recorded result id, oldest first."""
+        return sorted(self._entries, key=lambda i: self._entries[i]["created"])
+
     def get(self, result_id: str) -> dict[str, Any]:
         return dict(self._entries[result_id])
 
