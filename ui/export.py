@@ -1,0 +1,38 @@
+"""Step 6 handler: export a signed bundle."""
+import json
+import shutil
+from pathlib import Path
+
+import gradio as gr
+
+from pipeline.export import export_framed
+from pipeline.generate import Lineage
+from pipeline.intake import IntakeError
+from pipeline.session import data_root
+
+from .common import session_of as _session
+
+
+def export_files(spec_names: list[str], first: str, last: str, real: bool, uploads: list[str] | None,
+                 request: gr.Request, progress=gr.Progress(track_tqdm=True)):
+    session = _session(request).ensure()
+    if uploads:
+        images = {Path(f).stem: f for f in uploads}
+    else:  # this session's results: the approved ones once a review has approved any
+        lineage, approved = Lineage(session.dir), session.approved()
+        images = {i: str(session.results_dir / lineage.get(i)["image"]) for i in lineage.ids()
+                  if not approved or i in approved}
+    if not images:
+        raise gr.Error("Upload images to export, or generate results first.")
+    if not spec_names:
+        raise gr.Error("Pick at least one file spec.")
+    out = session.dir / "export"
+    shutil.rmtree(out, ignore_errors=True)
+    try:
+        zip_path, unframed = export_framed(images, spec_names, out, person={"first": first, "last": last},
+                                           generated=not real, data_dir=data_root())
+    except (IntakeError, ValueError) as exc:
+        raise gr.Error(str(exc))
+    if unframed:
+        gr.Warning(f"{len(unframed)} image(s) had no face to frame and were centre-cropped.")
+    return str(zip_path), json.loads((out / "manifest.json").read_text())
