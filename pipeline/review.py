@@ -468,7 +468,7 @@ def _worst(*layers: LayerResult) -> str:
 
 def review_image(source, reference: Reference, preset=None, analyzer: FaceAnalyzer | None = None,
                  thresholds: ReviewThresholds = THRESHOLDS) -> ReviewReport:
-    """Review one image (path, bytes-free path-like, or RGB uint8 array) against the reference."""
+    """Review one image (a path, or an RGB uint8 array) against the reference."""
     name, rgb = _load_rgb(source)
     analysis = _analyzer(analyzer).analyze(rgb, with_mask=True)
     identity = _review_identity(rgb, analysis, reference, thresholds)
