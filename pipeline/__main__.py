@@ -140,6 +140,40 @@ def _export(args: argparse.Namespace) -> int:
     return EXIT_FLAGGED if unframed else EXIT_OK
 
 
+def _review(args: argparse.Namespace) -> int:
+    from .capture import expand_sources
+    from .presets import PresetError
+    from .review import build_reference, review_many
+
+    images = expand_sources(args.images)
+    missing = [str(p) for p in images if not p.is_file()]
+    if missing or not Path(args.reference).is_dir():
+        print(f"error: no such file: {', '.join(missing)}" if missing else
+              f"error: --reference must be a folder of capture photos: {args.reference}", file=sys.stderr)
+        return EXIT_USAGE
+    reference = build_reference(expand_sources([args.reference]))
+    if not len(reference.files):
+        print("error: no face was found in any reference photo", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        reports = review_many(images, reference, preset=args.preset, workers=args.workers)
+    except PresetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.json:
+        json.dump({"results": [r.to_dict() for r in reports]}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        for r in reports:
+            print(f"{r.verdict.upper():5s} {r.file}")
+            for name in ("identity", "realism", "context"):
+                layer = getattr(r, name)
+                for reason in layer.reasons:
+                    print(f"      {name}: [{reason['code']}] {reason['message']}")
+    failed = any(layer.verdict == "fail" for r in reports for layer in (r.identity, r.realism, r.context))
+    return EXIT_FLAGGED if failed else EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipeline", description="Headshot Studio pipeline")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
@@ -179,6 +213,14 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--height", type=int)
     gen.add_argument("--guidance", type=float)
     gen.set_defaults(func=_generate)
+
+    rv = sub.add_parser("review", help="identity, realism and context check of results")
+    rv.add_argument("images", nargs="+", metavar="IMAGE")
+    rv.add_argument("--reference", required=True, metavar="DIR", help="the capture photos")
+    rv.add_argument("--preset", default=None, help="judge framing and backdrop against this preset")
+    rv.add_argument("--json", action="store_true")
+    rv.add_argument("--workers", type=int, default=2)
+    rv.set_defaults(func=_review)
 
     ex = sub.add_parser("export", help="export framed, sRGB, XMP-tagged and C2PA-signed files")
     ex.add_argument("images", nargs="+", metavar="IMAGE")
