@@ -17,13 +17,13 @@ from ui.engine import (ON_SPACE, base_status, cancel_training, estimate_training
                        iterate_row, preset_controls, preview_prompt, save_to_hub, show_selected, start_training,
                        step_back)
 from ui.export import export_files
+from ui.review import approve, reject, review_results, show_review
 
 MAX_FILE_SIZE = "40mb"  # the same byte limit as pipeline.intake.IntakeLimits
 ASSETS = Path(__file__).parent / "assets"
 TABLE_HEADERS = ["file", "verdict", "selected", "pose", "reasons (measured vs threshold)"]
 MAX_IMAGES = 4
 LATER_STEPS = {
-    "5 · Review": "the identity, realism and context check with platform previews",
     "7 · Teams": "style guides, standardisation, approvals, consent and retention",
 }
 
@@ -111,6 +111,26 @@ def build_app() -> gr.Blocks:
                         back_btn = gr.Button("Step back to parent")
             row_gallery = gr.Gallery(label="One variable changed, everything else locked", columns=5,
                                      interactive=False, elem_id="iterate-gallery")
+        with gr.Tab("5 · Review"):
+            gr.Markdown("Every result is checked for **identity** (still you), **realism** (skin, sharpness, "
+                        "eyes, colour) and **context** (framing, circle crop, backdrop). A result that fails any "
+                        "layer should not be published. Click a result for its platform previews and numbers.")
+            with gr.Row():
+                review_preset = gr.Dropdown([""] + sorted(load_presets()), value="", label="Judge against preset")
+                sort_cb = gr.Checkbox(label="Sort by identity score", value=True)
+                pass_cb = gr.Checkbox(label="Only results that pass every layer")
+                review_btn = gr.Button("Review my results", variant="primary", elem_id="review-button")
+            review_gallery = gr.Gallery(columns=5, interactive=False, elem_id="review-gallery", label="Reviewed")
+            review_table = gr.Dataframe(headers=["result", "verdict", "identity", "realism", "context"], wrap=True,
+                                        interactive=False, elem_id="review-table")
+            with gr.Row():
+                sheet_img = gr.Image(label="Where it will live: LinkedIn, directory, web bio, email", type="filepath",
+                                     interactive=False)
+                report_json = gr.JSON(label="Measured values")
+            with gr.Row():
+                approve_btn, reject_btn = gr.Button("Approve"), gr.Button("Reject")
+            shortlist_md = gr.Markdown()
+            review_ids, review_pick = gr.State([]), gr.State(None)
         with gr.Tab("6 · Export"):
             gr.Markdown("Exports your generated results (or images you upload here): framed head-and-shoulders, "
                         "sRGB, IPTC digital-source metadata and a signed C2PA manifest, zipped with `manifest.json`.")
@@ -177,6 +197,11 @@ def build_app() -> gr.Blocks:
         field_radio.change(field_values, [selected_id, field_radio], values_cb)
         row_btn.click(iterate_row, [selected_id, field_radio, values_cb], row_gallery, api_name="iterate")
         back_btn.click(step_back, selected_id, selected_id)
+        review_btn.click(review_results, [review_preset, sort_cb, pass_cb], [review_gallery, review_ids, review_table],
+                         api_name="review")
+        review_gallery.select(show_review, review_ids, [review_pick, sheet_img, report_json])
+        approve_btn.click(approve, review_pick, shortlist_md, api_name="approve")
+        reject_btn.click(reject, review_pick, shortlist_md, api_name="reject")
         export_btn.click(export_files, [specs_cb, first_tb, last_tb, real_cb, uploads], [bundle, manifest_json],
                          api_name="export")
         demo.unload(end_session)

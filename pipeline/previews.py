@@ -99,3 +99,30 @@ def set_summary(report) -> str:
         lines.append("\n**What to do next**")
         lines += [f"- {a}" for a in s.advice]
     return "\n".join(lines)
+
+
+REVIEW_ICONS = {"pass": "✅", "warn": "⚠️", "fail": "❌"}
+
+
+def review_caption(report) -> str:
+    """Gallery badge: the overall verdict, each layer's verdict and the identity score."""
+    score = report.identity.values.get("centroid_similarity")
+    ident = f"identity {score:.2f}" if isinstance(score, (int, float)) else "identity —"
+    layers = " ".join(f"{n[0].upper()}{REVIEW_ICONS[getattr(report, n).verdict]}" for n in ("identity", "realism", "context"))
+    return f"{REVIEW_ICONS[report.verdict]} {report.verdict} · {ident} · {layers}"
+
+
+def review_rows(rows) -> list[list[str]]:
+    """Table rows (result id, verdict, then each layer's verdict with its reason codes and values)."""
+    out = []
+    for result_id, _, report in rows:
+        cells = [result_id, report.verdict]
+        for name in ("identity", "realism", "context"):
+            layer = getattr(report, name)
+            reasons = "; ".join(
+                r["code"] + (f" ({r['value']:.3g} vs {r['threshold']:.3g})"
+                             if isinstance(r.get("value"), (int, float)) and isinstance(r.get("threshold"), (int, float)) else "")
+                for r in layer.reasons)
+            cells.append(f"{layer.verdict}: {reasons or 'ok'}")
+        out.append(cells)
+    return out

@@ -71,6 +71,11 @@ class Session:
         path = self.dir / "approved.json"
         return set(json.loads(path.read_text())) if path.exists() else set()
 
+    def set_approval(self, result_id: str, approved: bool) -> None:
+        ids = self.approved()
+        (ids.add if approved else ids.discard)(result_id)
+        (self.dir / "approved.json").write_text(json.dumps(sorted(ids)))
+
     def ensure(self) -> "Session":
         for d in (self.photos_dir, self.previews_dir):
             d.mkdir(parents=True, exist_ok=True)

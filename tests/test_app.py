@@ -193,6 +193,13 @@ def test_browser_capture_to_iterated_row(server, tmp_path):
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "iterate_step.png"), full_page=True)
 
+            # Review: every result gets a badge and a row of measured values; pick one for its previews.
+            page.get_by_role("tab", name="5 · Review").click()
+            page.locator("#review-button").click()
+            expect(page.locator("#review-gallery img")).to_have_count(4, timeout=120_000)
+            expect(page.locator("#review-table")).to_contain_text("no_face")  # random weights draw no face
+            page.screenshot(path=str(ARTIFACTS / "review_step.png"), full_page=True)
+
             # Export every result of this session, and download the bundle as a user would.
             page.get_by_role("tab", name="6 · Export").click()
             page.locator("#export-button").click()
