@@ -120,6 +120,8 @@ def build_app() -> gr.Blocks:
                 sort_cb = gr.Checkbox(label="Sort by identity score", value=True)
                 pass_cb = gr.Checkbox(label="Only results that pass every layer")
                 review_btn = gr.Button("Review my results", variant="primary", elem_id="review-button")
+            review_uploads = gr.File(label="Or review these images instead", file_count="multiple",
+                                     file_types=["image"])
             review_gallery = gr.Gallery(columns=5, interactive=False, elem_id="review-gallery", label="Reviewed")
             review_table = gr.Dataframe(headers=["result", "verdict", "identity", "realism", "context"], wrap=True,
                                         interactive=False, elem_id="review-table")
@@ -197,7 +199,8 @@ def build_app() -> gr.Blocks:
         field_radio.change(field_values, [selected_id, field_radio], values_cb)
         row_btn.click(iterate_row, [selected_id, field_radio, values_cb], row_gallery, api_name="iterate")
         back_btn.click(step_back, selected_id, selected_id)
-        review_btn.click(review_results, [review_preset, sort_cb, pass_cb], [review_gallery, review_ids, review_table],
+        review_btn.click(review_results, [review_preset, sort_cb, pass_cb, review_uploads],
+                         [review_gallery, review_ids, review_table],
                          api_name="review")
         review_gallery.select(show_review, review_ids, [review_pick, sheet_img, report_json])
         approve_btn.click(approve, review_pick, shortlist_md, api_name="approve")

@@ -265,3 +265,20 @@ def _check_bundle(zip_path: Path, expected_files: int) -> None:
     assert names == {f["name"] for f in manifest["files"]} | {"manifest.json"}
     assert {f["spec"] for f in manifest["files"]} == {"linkedin", "web-bio"}
     assert manifest["generated"] is True and manifest["c2pa_signed"] is True
+
+
+def test_client_reviews_uploaded_photos(server):
+    """The Review step works on uploaded images too: the capture person passes identity, another fails."""
+    from gradio_client import Client, handle_file
+
+    url, _ = server
+    client = Client(url, verbose=False)
+    capture = [FACES / f"p02_img{i}.jpg" for i in (8, 9, 47, 48)]
+    client.predict([handle_file(str(f)) for f in capture], api_name="/check_capture")
+    client.predict([f.name for f in capture], api_name="/confirm_selection")
+    uploads = [FACES / "p02_img49.jpg", FACES / "p04_img30.jpg"]
+    gallery, table = client.predict("", False, False, [handle_file(str(f)) for f in uploads], api_name="/review")
+    rows = {row[0]: row for row in table["data"]}
+    assert rows["1-p02_img49"][2].startswith("pass") and rows["2-p04_img30"][2].startswith("fail")
+    assert "identity_mismatch" in rows["2-p04_img30"][2]
+    assert len(gallery) == 2 and "identity 0." in gallery[0]["caption"]

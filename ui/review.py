@@ -1,5 +1,6 @@
 """Step 5 handlers: the three-layer review of this session's results, previews and the shortlist."""
 import json
+from pathlib import Path
 
 import gradio as gr
 from PIL import Image
@@ -14,22 +15,28 @@ from pipeline.review import build_reference, review_many
 from .common import session_of as _session
 
 
-def review_results(preset: str | None, sort_by_identity: bool, only_passing: bool, request: gr.Request,
-                   progress=gr.Progress(track_tqdm=True)):
+def review_results(preset: str | None, sort_by_identity: bool, only_passing: bool, uploads: list[str] | None,
+                   request: gr.Request, progress=gr.Progress(track_tqdm=True)):
+    """Review uploaded images if any, else this session's generated results."""
     session = _session(request)
     lineage = Lineage(session.dir)
-    ids = lineage.ids()
+    if uploads:
+        paths = [Path(f) for f in uploads]
+        ids = [f"{i + 1}-{p.stem}" for i, p in enumerate(paths)]
+    else:
+        ids = lineage.ids()
+        paths = [session.results_dir / lineage.get(i)["image"] for i in ids]
     if not ids:
-        raise gr.Error("Generate some results first.")
+        raise gr.Error("Generate some results first, or upload images to review.")
     capture = session.selected_photos() or session.photos()
     if not capture:
         raise gr.Error("The review compares results with your capture photos: check them in step 1 first.")
     reference = build_reference(capture)
     if not len(reference.files):
         raise gr.Error("No face was found in your capture photos.")
-    paths = [session.results_dir / lineage.get(i)["image"] for i in ids]
     reports = review_many(paths, reference, preset=preset or None)
-    (session.dir / "review.json").write_text(json.dumps({i: r.to_dict() for i, r in zip(ids, reports)}))
+    (session.dir / "review.json").write_text(json.dumps(
+        {i: {"path": str(p), "report": r.to_dict()} for i, p, r in zip(ids, paths, reports)}))
     rows = list(zip(ids, paths, reports))
     if only_passing:
         rows = [row for row in rows if row[2].verdict == "pass"]
@@ -43,8 +50,8 @@ def show_review(ids: list[str], evt: gr.SelectData, request: gr.Request):
     if not ids or evt.index >= len(ids):
         return None, None, None
     session, result_id = _session(request), ids[evt.index]
-    path = session.results_dir / Lineage(session.dir).get(result_id)["image"]
-    photo = open_photo(path)
+    reviewed = json.loads((session.dir / "review.json").read_text())[result_id]
+    photo = open_photo(reviewed["path"])
     analysis = default_analyzer().analyze(photo.rgb, with_mask=True)
     if analysis.primary is None:
         gr.Warning("No face in this result, so there are no framing previews.")
@@ -53,8 +60,7 @@ def show_review(ids: list[str], evt: gr.SelectData, request: gr.Request):
         sheet = session.previews_dir / f"sheet_{result_id}.png"
         preview_sheet(Image.fromarray(photo.rgb), analysis.primary, analysis.person_mask).save(sheet)
         sheet = str(sheet)
-    report = json.loads((session.dir / "review.json").read_text()).get(result_id)
-    return result_id, sheet, report
+    return result_id, sheet, reviewed["report"]
 
 
 def approve(result_id: str | None, request: gr.Request) -> str:
