@@ -239,8 +239,9 @@ def test_client_engine_steps_and_hand_written_prompt(server, tmp_path):
               **dict(zip(("Background", "Wardrobe", "Lighting", "Expression", "Framing"), fields))}
     gallery = client.predict(*[values.get(p["label"], p.get("parameter_default")) for p in params], api_name="/generate")
     assert len(gallery) == 1 and "seed 5" in gallery[0]["caption"]
+    assert gallery[0]["caption"].startswith("❌ fail · identity")  # review badge; random weights draw no face
     row = client.predict("expression", ["neutral_confident"], api_name="/iterate")
-    assert [item["caption"].split(" · ")[0] for item in row] == [
+    assert [item["caption"].split(" · ")[3] for item in row] == [
         "locked: expression=approachable_smile (original)", "expression=neutral_confident"]
 
     values["Prompt (edit freely: an edited prompt is sent exactly as written)"] = "a photo of sks person, hand written"

@@ -12,7 +12,8 @@ from pipeline.generate import Lineage, ModelUnavailable, PromptTooLong, generate
 from pipeline.generate import estimate_seconds as estimate_generation_seconds
 from pipeline.hub import HubError, describe_base_model, is_hub_id, save_lora_to_hub
 from pipeline.presets import FIELD_NAMES, PresetError, compile_prompt, get_preset, vary_values
-from pipeline.previews import lineage_caption, loss_table, result_caption
+from pipeline.previews import lineage_caption, loss_table, result_caption, review_caption
+from pipeline.review import build_reference, review_many
 from pipeline.session import Session
 from pipeline.specs import edits_from_form, recompiler, spec_from_preset
 from pipeline.train import TrainingError, config_for, estimate_seconds, pick_device, train
@@ -145,6 +146,16 @@ def _run(spec, n: int, session: Session, edits: dict, parent: str | None = None,
     return [(str(r.image_path), result_caption(r, caption)) for r in results], [r.id for r in results]
 
 
+def _with_badges(session: Session, items: list[tuple[str, str]], preset: str | None) -> list[tuple[str, str]]:
+    """Prefix each caption with its review badge (identity, realism, context) against the capture set."""
+    capture = session.selected_photos() or session.photos()
+    reference = build_reference(capture) if capture else None
+    if reference is None or not len(reference.files):
+        return items
+    reports = review_many([path for path, _ in items], reference, preset=preset or None)
+    return [(path, f"{review_caption(r)} · {caption}") for (path, caption), r in zip(items, reports)]
+
+
 def generate_images(form: dict, request: gr.Request):
     session = _session(request).ensure()
     session.results_dir.mkdir(exist_ok=True)
@@ -160,7 +171,7 @@ def generate_images(form: dict, request: gr.Request):
         spec = dataclasses.replace(spec, prompt=typed)
         edits["prompt_override"] = typed
     items, ids = _run(spec, int(form["n"]), session, edits)
-    return items, ids, (ids[0] if ids else None)
+    return _with_badges(session, items, spec.preset), ids, (ids[0] if ids else None)
 
 
 def iterate_row(selected: str | None, field: str, values: list[str] | None, request: gr.Request):
@@ -183,7 +194,7 @@ def iterate_row(selected: str | None, field: str, values: list[str] | None, requ
     for value, varied in zip(values, specs):
         more, _ = _run(varied, 1, session, edits, parent=selected, field=field, label=value)
         items += more
-    return items
+    return _with_badges(session, items, spec.preset)
 
 
 def field_values(selected: str | None, field: str, request: gr.Request):
