@@ -22,12 +22,9 @@ Run:  .venv/bin/python benchmarks/capture_bench.py [--n 20] [--workers 2] [--rep
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import logging
 import os
-import platform
 import statistics
 import struct
 import sys
@@ -42,6 +39,8 @@ from PIL import Image, ImageCms, ImageOps
 REPO = Path(__file__).resolve().parents[1]
 FACES_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "testdata" / "faces"
 sys.path.insert(0, str(REPO))
+
+from _common import loadavg, machine, r, stdout_to_stderr, timed, versions  # noqa: E402
 
 log = logging.getLogger("capture_bench")
 
@@ -142,24 +141,15 @@ def make_photo_set(n: int, person: str, folder: Path, icc: str = "srgb") -> list
 
 # --------------------------------------------------------------------------- measurements
 
-def _timed(fn, *args, **kwargs) -> tuple[float, object]:
-    t0 = time.perf_counter()
-    result = fn(*args, **kwargs)
-    return time.perf_counter() - t0, result
 
 
 def _timed_cpu(fn, *args, **kwargs) -> tuple[float, float, object]:
     """Wall seconds, process CPU seconds (all threads, native ones included) and the result."""
     c0 = time.process_time()
-    wall, result = _timed(fn, *args, **kwargs)
+    wall, result = timed(fn, *args, **kwargs)
     return wall, time.process_time() - c0, result
 
 
-def _loadavg() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
 
 
 def _decode_all(files: list[Path], threads: int) -> float:
@@ -175,41 +165,10 @@ def _decode_all(files: list[Path], threads: int) -> float:
     return time.perf_counter() - t0
 
 
-def _machine() -> dict:
-    model = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    u = platform.uname()
-    return {
-        "processor": platform.processor() or model,
-        "cpu_model": model,
-        "uname": f"{u.system} {u.node} {u.release} {u.version} {u.machine}",
-        "platform": platform.platform(),
-    }
 
 
-def _versions() -> dict:
-    import cv2
-    import mediapipe
-    import PIL
-    from PIL import features
-
-    return {
-        "python": platform.python_version(),
-        "opencv": cv2.__version__,
-        "mediapipe": mediapipe.__version__,
-        "pillow": PIL.__version__,
-        "libjpeg": features.version("jpg"),
-        "libjpeg_turbo": bool(features.check_feature("libjpeg_turbo")),
-        "numpy": np.__version__,
-    }
 
 
-def _r(x: float) -> float:
-    return round(float(x), 4)
 
 
 def run(n: int, workers: int, repeat: int, person: str, icc: str = "srgb") -> dict:
@@ -223,10 +182,10 @@ def run(n: int, workers: int, repeat: int, person: str, icc: str = "srgb") -> di
 
         # Cold call: creates the analyzer and every thread's models (first use of each graph).
         analyzer = default_analyzer()
-        cold_s, report = _timed(check_capture, files, analyzer=analyzer, workers=workers)
+        cold_s, report = timed(check_capture, files, analyzer=analyzer, workers=workers)
         log.info("cold check_capture: %.3f s", cold_s)
 
-        load_before = _loadavg()
+        load_before = loadavg()
         if load_before and load_before[0] > 0.5:
             log.warning("load average %.2f before timing: other processes compete for the cores, "
                         "so wall times will be high (compare total_cpu_s and parallelism)", load_before[0])
@@ -242,14 +201,14 @@ def run(n: int, workers: int, repeat: int, person: str, icc: str = "srgb") -> di
         fresh: dict[str, float] = {}
 
         def fresh_thread() -> None:
-            fresh["first_photo_s"], _ = _timed(check_photo, files[0], files[0].name, analyzer)
-            fresh["same_photo_again_s"], _ = _timed(check_photo, files[0], files[0].name, analyzer)
+            fresh["first_photo_s"], _ = timed(check_photo, files[0], files[0].name, analyzer)
+            fresh["same_photo_again_s"], _ = timed(check_photo, files[0], files[0].name, analyzer)
 
         with ThreadPoolExecutor(max_workers=1) as pool:
             pool.submit(fresh_thread).result()
 
         # Sequential per-photo pass on the main thread (after one warm-up photo).
-        first_main_s, _ = _timed(check_photo, files[0], files[0].name, analyzer)
+        first_main_s, _ = timed(check_photo, files[0], files[0].name, analyzer)
         per_photo, per_photo_cpu = [], []
         for f in files:
             dt, cpu, _ = _timed_cpu(check_photo, f, f.name, analyzer)
@@ -262,7 +221,7 @@ def run(n: int, workers: int, repeat: int, person: str, icc: str = "srgb") -> di
         dec_seq = statistics.median(_decode_all(files, 1) for _ in range(repeat))
         dec_par = statistics.median(_decode_all(files, workers) for _ in range(repeat))
         log.info("decode floor: %.3f s sequential, %.3f s with %d threads", dec_seq, dec_par, workers)
-        load_after = _loadavg()
+        load_after = loadavg()
 
     total = statistics.median(totals)
     ratio_par = total / dec_par
@@ -278,46 +237,46 @@ def run(n: int, workers: int, repeat: int, person: str, icc: str = "srgb") -> di
         "photo_pixels": list(PHONE_SIZE),
         "jpeg_quality": JPEG_QUALITY,
         "icc_profile": icc,
-        "photo_mb": {"min": _r(min(sizes) / 1e6), "median": _r(statistics.median(sizes) / 1e6),
-                     "max": _r(max(sizes) / 1e6)},
+        "photo_mb": {"min": r(min(sizes) / 1e6), "median": r(statistics.median(sizes) / 1e6),
+                     "max": r(max(sizes) / 1e6)},
         "faces_found": sum(1 for p in report.photos if p.face is not None),
         "verdicts": {v: verdicts.count(v) for v in sorted(set(verdicts))},
-        "import_s": _r(import_s),
-        "cold_first_call_s": _r(cold_s),
-        "total_s": _r(total),
-        "total_runs_s": [_r(x) for x in totals],
-        "total_min_s": _r(min(totals)),
-        "total_cpu_s": _r(statistics.median(cpus)),
+        "import_s": r(import_s),
+        "cold_first_call_s": r(cold_s),
+        "total_s": r(total),
+        "total_runs_s": [r(x) for x in totals],
+        "total_min_s": r(min(totals)),
+        "total_cpu_s": r(statistics.median(cpus)),
         # CPU seconds per wall second during the timed runs: ~workers when the threads run in parallel.
-        "parallelism": _r(statistics.median(c / w for c, w in zip(cpus, totals))),
-        "per_photo_s": _r(total / n),
-        "fresh_thread": {k: _r(v) for k, v in fresh.items()},
+        "parallelism": r(statistics.median(c / w for c, w in zip(cpus, totals))),
+        "per_photo_s": r(total / n),
+        "fresh_thread": {k: r(v) for k, v in fresh.items()},
         "sequential": {
-            "per_photo_median_s": _r(statistics.median(per_photo)),
-            "per_photo_min_s": _r(min(per_photo)),
-            "per_photo_max_s": _r(max(per_photo)),
-            "per_photo_cpu_median_s": _r(statistics.median(per_photo_cpu)),
-            "sum_s": _r(sum(per_photo)),
-            "warm_up_photo_s": _r(first_main_s),
+            "per_photo_median_s": r(statistics.median(per_photo)),
+            "per_photo_min_s": r(min(per_photo)),
+            "per_photo_max_s": r(max(per_photo)),
+            "per_photo_cpu_median_s": r(statistics.median(per_photo_cpu)),
+            "sum_s": r(sum(per_photo)),
+            "warm_up_photo_s": r(first_main_s),
         },
         "decode_floor": {
-            "sequential_s": _r(dec_seq),
+            "sequential_s": r(dec_seq),
             "threads": workers,
-            "threaded_s": _r(dec_par),
-            "per_photo_sequential_s": _r(dec_seq / n),
+            "threaded_s": r(dec_par),
+            "per_photo_sequential_s": r(dec_seq / n),
         },
         # The ratio compares like with like: check_capture with W workers against decoding with W threads.
-        "ratio_total_to_decode_floor": _r(ratio_par),
-        "ratio_total_to_decode_floor_sequential": _r(ratio_seq),
+        "ratio_total_to_decode_floor": r(ratio_par),
+        "ratio_total_to_decode_floor_sequential": r(ratio_seq),
         "cpu_count": cpu_count,
         "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cpu_count,
         "loadavg_before": load_before,
         "loadavg_after": load_after,
-        "versions": _versions(),
-        "machine": _machine(),
+        "versions": versions("mediapipe"),
+        "machine": machine(),
         "targets": {
             "total_s_max": TARGET_TOTAL_S,
-            "total_s_max_scaled_to_n": _r(TARGET_TOTAL_S * n / 20),
+            "total_s_max_scaled_to_n": r(TARGET_TOTAL_S * n / 20),
             "total_pass": total <= TARGET_TOTAL_S * n / 20,
             "ratio_max": TARGET_DECODE_RATIO,
             "ratio_pass": ratio_par <= TARGET_DECODE_RATIO,
@@ -327,18 +286,6 @@ def run(n: int, workers: int, repeat: int, person: str, icc: str = "srgb") -> di
     }
 
 
-@contextlib.contextmanager
-def _stdout_to_stderr():
-    """Native libraries (TFLite, glog) may write to fd 1; keep stdout for the JSON alone."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        os.dup2(2, 1)
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -354,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.n < 1 or args.repeat < 1 or args.workers < 1:
         ap.error("--n, --workers and --repeat must be at least 1")
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
-    with _stdout_to_stderr():
+    with stdout_to_stderr():
         result = run(args.n, args.workers, args.repeat, args.person, args.icc)
     json.dump(result, sys.stdout, indent=2)
     sys.stdout.write("\n")

@@ -24,11 +24,9 @@ Run:  .venv/bin/python benchmarks/review_bench.py [--n 50] [--bundles 10] [--wor
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -37,12 +35,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
 from PIL import Image, ImageOps
 
 REPO = Path(__file__).resolve().parents[1]
 FACES_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "testdata" / "faces"
 sys.path.insert(0, str(REPO))
+
+from _common import loadavg, machine, r, stdout_to_stderr, timed, versions  # noqa: E402
 
 log = logging.getLogger("review_bench")
 
@@ -92,57 +91,14 @@ def make_image_set(n: int, folder: Path) -> list[Path]:
 
 # --------------------------------------------------------------------------- helpers
 
-def _timed(fn, *args, **kwargs) -> tuple[float, object]:
-    t0 = time.perf_counter()
-    result = fn(*args, **kwargs)
-    return time.perf_counter() - t0, result
 
 
-def _loadavg() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
 
 
-def _machine() -> dict:
-    model = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    u = platform.uname()
-    return {
-        "processor": platform.processor() or model,
-        "cpu_model": model,
-        "uname": f"{u.system} {u.node} {u.release} {u.version} {u.machine}",
-        "platform": platform.platform(),
-    }
 
 
-def _versions() -> dict:
-    import cv2
-    import PIL
-    from PIL import features
-
-    out = {
-        "python": platform.python_version(),
-        "opencv": cv2.__version__,
-        "pillow": PIL.__version__,
-        "libjpeg": features.version("jpg"),
-        "libjpeg_turbo": bool(features.check_feature("libjpeg_turbo")),
-        "numpy": np.__version__,
-    }
-    for mod in ("mediapipe", "c2pa"):
-        with contextlib.suppress(Exception):
-            m = __import__(mod)
-            out[mod] = getattr(m, "__version__", None)
-    return out
 
 
-def _r(x: float) -> float:
-    return round(float(x), 4)
 
 
 class _Stopwatch:
@@ -200,22 +156,22 @@ def run(n: int, bundles: int, workers: int) -> dict:
         sizes = [f.stat().st_size for f in files]
 
         # Reference (cold: the analyzer's models load here).
-        build_s, reference = _timed(review_mod.build_reference, ref_files)
+        build_s, reference = timed(review_mod.build_reference, ref_files)
         log.info("build_reference (%d photos of %s): %.3f s", len(ref_files), REFERENCE_PERSON, build_s)
 
         # Warm-up: one review_many call on W images, so each worker's model set (and the review-only
         # graphs, e.g. the person mask) is created before timing.
-        warm_s, _ = _timed(review_mod.review_many, files[:workers], reference, workers=workers)
+        warm_s, _ = timed(review_mod.review_many, files[:workers], reference, workers=workers)
         log.info("warm-up review_many (%d images): %.3f s", min(workers, n), warm_s)
 
-        load_before = _loadavg()
+        load_before = loadavg()
         if load_before and load_before[0] > 0.5:
             log.warning("load average %.2f before timing: other processes compete for the cores", load_before[0])
 
         # review_many looks review_image up in the module at call time, so the stopwatch sees each image.
         with _Stopwatch(review_mod, "review_image") as sw:
             c0 = time.process_time()
-            review_s, reports = _timed(review_mod.review_many, files, reference, workers=workers)
+            review_s, reports = timed(review_mod.review_many, files, reference, workers=workers)
             review_cpu = time.process_time() - c0
             per_image = sw.take()
         log.info("review_many: %d images in %.3f s (%.1f /s)", n, review_s, n / review_s)
@@ -223,18 +179,18 @@ def run(n: int, bundles: int, workers: int) -> dict:
 
         # Export: one signing identity, created once.
         data_dir = tmp / "data"
-        ident_s, identity = _timed(provenance.ensure_signing_identity, data_dir)
+        ident_s, identity = timed(provenance.ensure_signing_identity, data_dir)
         log.info("signing identity created in %.3f s", ident_s)
 
         bundle_times, encode_times, sign_times, file_counts, zip_bytes = [], [], [], [], []
         with _Stopwatch(export_mod, "_save") as save_sw, _Stopwatch(provenance, "sign_file") as sign_sw:
             # Warm-up bundle (first c2pa / ImageCms use), not counted.
-            cold_export_s, _ = _timed(export_mod.export_bundle, files[0], BUNDLE_SPECS, tmp / "out_warm",
+            cold_export_s, _ = timed(export_mod.export_bundle, files[0], BUNDLE_SPECS, tmp / "out_warm",
                                       identity=identity, person={"first": "Bench", "last": "Warm"})
             save_sw.take(), sign_sw.take()
             for i in range(bundles):
                 src = files[i % len(files)]
-                dt, zip_path = _timed(export_mod.export_bundle, src, BUNDLE_SPECS, tmp / f"out_{i:02d}",
+                dt, zip_path = timed(export_mod.export_bundle, src, BUNDLE_SPECS, tmp / f"out_{i:02d}",
                                       identity=identity, person={"first": "Bench", "last": f"Person{i}"})
                 enc, sig = save_sw.take(), sign_sw.take()
                 bundle_times.append(dt)
@@ -244,7 +200,7 @@ def run(n: int, bundles: int, workers: int) -> dict:
                 zip_bytes.append(Path(zip_path).stat().st_size)
                 log.info("bundle %d/%d: %.3f s (encode %.3f s, sign %.3f s, %d files)",
                          i + 1, bundles, dt, sum(enc), sum(sig), len(sig))
-        load_after = _loadavg()
+        load_after = loadavg()
 
     other = [b - e - s for b, e, s in zip(bundle_times, encode_times, sign_times)]
     reviews_per_s = n / review_s
@@ -252,8 +208,8 @@ def run(n: int, bundles: int, workers: int) -> dict:
     cpu_count = os.cpu_count()
 
     def stats(xs: list[float]) -> dict:
-        return {"median": _r(statistics.median(xs)), "min": _r(min(xs)), "max": _r(max(xs)),
-                "mean": _r(statistics.fmean(xs))}
+        return {"median": r(statistics.median(xs)), "min": r(min(xs)), "max": r(max(xs)),
+                "mean": r(statistics.fmean(xs))}
 
     return {
         "benchmark": "review_and_export",
@@ -263,18 +219,18 @@ def run(n: int, bundles: int, workers: int) -> dict:
             "image_pixels": [SIDE, SIDE],
             "jpeg_quality": JPEG_QUALITY,
             "sources": f"{PEOPLE[0]}..{PEOPLE[-1]} in shared/testdata/faces, cycled",
-            "image_kb": {"min": _r(min(sizes) / 1e3), "median": _r(statistics.median(sizes) / 1e3),
-                         "max": _r(max(sizes) / 1e3)},
+            "image_kb": {"min": r(min(sizes) / 1e3), "median": r(statistics.median(sizes) / 1e3),
+                         "max": r(max(sizes) / 1e3)},
             "reference_person": REFERENCE_PERSON,
             "reference_photos": len(ref_files),
             "reference_faces": len(reference.files),
-            "build_reference_s": _r(build_s),
-            "warm_up_review_many_s": _r(warm_s),
-            "total_s": _r(review_s),
-            "reviews_per_s": _r(reviews_per_s),
-            "total_cpu_s": _r(review_cpu),
+            "build_reference_s": r(build_s),
+            "warm_up_review_many_s": r(warm_s),
+            "total_s": r(review_s),
+            "reviews_per_s": r(reviews_per_s),
+            "total_cpu_s": r(review_cpu),
             # CPU seconds per wall second: ~workers when the threads run in parallel.
-            "parallelism": _r(review_cpu / review_s),
+            "parallelism": r(review_cpu / review_s),
             # Latency of each review_image call inside review_many (W threads share the cores).
             "per_image_s": stats(per_image),
             "verdicts": {v: verdicts.count(v) for v in sorted(set(verdicts))},
@@ -285,23 +241,23 @@ def run(n: int, bundles: int, workers: int) -> dict:
             "files_per_bundle": max(file_counts) if file_counts else 0,
             "images_per_bundle": 1,
             "function": "export_bundle (centre crop; no face framing)",
-            "signing_identity_create_s": _r(ident_s),
-            "warm_up_bundle_s": _r(cold_export_s),
+            "signing_identity_create_s": r(ident_s),
+            "warm_up_bundle_s": r(cold_export_s),
             "per_bundle_s": stats(bundle_times),
             # Split of each bundle: export._save (JPEG encode + write), provenance.sign_file
             # (C2PA manifest + signature, file rewrite), other (decode, sRGB, LANCZOS resizes, hashing, zip).
             "jpeg_encode_s": stats(encode_times),
             "c2pa_sign_s": stats(sign_times),
             "other_s": stats(other),
-            "zip_kb_median": _r(statistics.median(zip_bytes) / 1e3),
+            "zip_kb_median": r(statistics.median(zip_bytes) / 1e3),
         },
-        "import_s": _r(import_s),
+        "import_s": r(import_s),
         "cpu_count": cpu_count,
         "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cpu_count,
         "loadavg_before": load_before,
         "loadavg_after": load_after,
-        "versions": _versions(),
-        "machine": _machine(),
+        "versions": versions("mediapipe", "c2pa"),
+        "machine": machine(),
         "targets": {
             "reviews_per_s_min": TARGET_REVIEWS_PER_S,
             "reviews_pass": reviews_per_s >= TARGET_REVIEWS_PER_S,
@@ -314,18 +270,6 @@ def run(n: int, bundles: int, workers: int) -> dict:
     }
 
 
-@contextlib.contextmanager
-def _stdout_to_stderr():
-    """Native libraries (TFLite, glog, c2pa) may write to fd 1; keep stdout for the JSON alone."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        os.dup2(2, 1)
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -337,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.n < 1 or args.bundles < 1 or args.workers < 1:
         ap.error("--n, --bundles and --workers must be at least 1")
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
-    with _stdout_to_stderr():
+    with stdout_to_stderr():
         result = run(args.n, args.bundles, args.workers)
     json.dump(result, sys.stdout, indent=2)
     sys.stdout.write("\n")
