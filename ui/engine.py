@@ -13,11 +13,12 @@ from pipeline.generate import estimate_seconds as estimate_generation_seconds
 from pipeline.hub import HubError, describe_base_model, is_hub_id, save_lora_to_hub
 from pipeline.presets import FIELD_NAMES, PresetError, compile_prompt, get_preset, vary_values
 from pipeline.previews import lineage_caption, loss_table, result_caption, review_caption
-from pipeline.review import build_reference, review_many
+from pipeline.review import review_many
 from pipeline.session import Session
 from pipeline.specs import edits_from_form, recompiler, spec_from_preset
 from pipeline.train import TrainingError, config_for, estimate_seconds, pick_device, train
 
+from .common import capture_reference
 from .common import session_of as _session
 
 # Tests and offline demos point these at a tiny pipeline; real runs use SDXL at its own size.
@@ -148,9 +149,8 @@ def _run(spec, n: int, session: Session, edits: dict, parent: str | None = None,
 
 def _with_badges(session: Session, items: list[tuple[str, str]], preset: str | None) -> list[tuple[str, str]]:
     """Prefix each caption with its review badge (identity, realism, context) against the capture set."""
-    capture = session.selected_photos() or session.photos()
-    reference = build_reference(capture) if capture else None
-    if reference is None or not len(reference.files):
+    reference = capture_reference(session)
+    if reference is None:
         return items
     reports = review_many([path for path, _ in items], reference, preset=preset or None)
     return [(path, f"{review_caption(r)} · {caption}") for (path, caption), r in zip(items, reports)]

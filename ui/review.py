@@ -10,8 +10,9 @@ from pipeline.framing import preview_sheet
 from pipeline.generate import Lineage
 from pipeline.intake import open_photo
 from pipeline.previews import review_caption, review_rows
-from pipeline.review import build_reference, review_many
+from pipeline.review import review_many
 
+from .common import capture_reference
 from .common import session_of as _session
 
 
@@ -28,12 +29,10 @@ def review_results(preset: str | None, sort_by_identity: bool, only_passing: boo
         paths = [session.results_dir / lineage.get(i)["image"] for i in ids]
     if not ids:
         raise gr.Error("Generate some results first, or upload images to review.")
-    capture = session.selected_photos() or session.photos()
-    if not capture:
-        raise gr.Error("The review compares results with your capture photos: check them in step 1 first.")
-    reference = build_reference(capture)
-    if not len(reference.files):
-        raise gr.Error("No face was found in your capture photos.")
+    reference = capture_reference(session)
+    if reference is None:
+        raise gr.Error("The review compares results with your capture photos: upload and check photos "
+                       "with your face in step 1 first.")
     reports = review_many(paths, reference, preset=preset or None)
     (session.dir / "review.json").write_text(json.dumps(
         {i: {"path": str(p), "report": r.to_dict()} for i, p, r in zip(ids, paths, reports)}))
