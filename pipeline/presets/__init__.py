@@ -9,13 +9,16 @@ the file, the key path (``fields.background.default``) and the problem.
 prompt the generator sends, with token counts and <=75-token chunks for CLIP (never truncated).
 
 Modules: ``errors`` (Problem, PresetError), ``schema`` (pydantic models), ``loading`` (YAML files,
-cache) and ``compile`` (prompts, token counts, chunks). Import from this package.
+cache) ``compile`` (prompts, token counts, chunks) and ``styleguide`` (team style guides). Import from this package.
 """
 from .compile import (
     CHUNK_TOKENS, MAX_CHUNKS, CompiledPrompt, Tokenizer, compile_prompt, count_tokens, estimate_tokens, vary_values,
 )
 from .errors import PresetError, Problem
 from .loading import PRESETS_DIR, get_preset, load_preset, load_presets
+from .styleguide import (
+    STYLEGUIDES_DIR, StyleGuide, guide_digest, load_style_guide, load_style_guides, parse_style_guide,
+)
 from .schema import (
     BUILTIN_PLACEHOLDERS, FIELD_NAMES, KNOWN_SCHEDULERS, RGB, Byte, FieldSpec, FieldValue, Id, OutputFraming, Preset,
     PromptText, SamplerDefaults,
@@ -26,4 +29,5 @@ __all__ = [
     "Byte", "CompiledPrompt", "FieldSpec", "FieldValue", "Id", "OutputFraming", "Preset", "PresetError", "Problem",
     "PromptText", "SamplerDefaults", "Tokenizer", "compile_prompt", "count_tokens", "estimate_tokens", "get_preset",
     "load_preset", "load_presets", "vary_values",
+    "STYLEGUIDES_DIR", "StyleGuide", "guide_digest", "load_style_guide", "load_style_guides", "parse_style_guide",
 ]
