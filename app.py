@@ -185,8 +185,9 @@ def build_app() -> gr.Blocks:
         def on_pick(ids: list[str], evt: gr.SelectData):
             return ids[evt.index] if ids and evt.index < len(ids) else None
 
-        preset_loaded = demo.load(preset_controls, preset_dd, [*field_dds, negative_tb, preset_md])
-        preset_dd.change(preset_controls, preset_dd, [*field_dds, negative_tb, preset_md])
+        preset_outputs = [*field_dds, negative_tb, preset_md, specs_cb]  # a preset may pick its export specs
+        preset_loaded = demo.load(preset_controls, preset_dd, preset_outputs)
+        preset_dd.change(preset_controls, preset_dd, preset_outputs)
         preset_loaded.then(on_preview, form_inputs, [prompt_out, negative_out])
         for component in (preset_dd, extra_tb, negative_tb, *field_dds):
             component.change(on_preview, form_inputs, [prompt_out, negative_out])

@@ -9,7 +9,9 @@ Order per output file (nothing re-encodes after signing):
    ``XML:com.adobe.xmp`` chunk),
 5. sign a C2PA manifest into the saved bytes — the very last write.
 
-``EXPORT_SPECS`` is a read-only table (a ``MappingProxyType`` of frozen dataclasses).
+``EXPORT_SPECS`` is a read-only table (a ``MappingProxyType`` of frozen dataclasses) declared as
+data in ``presets/export/specs.yaml``; :func:`resolve_specs` applies a preset's or style guide's
+overrides.
 """
 from __future__ import annotations
 
@@ -22,13 +24,14 @@ import re
 import tempfile
 import unicodedata
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping, Optional, Sequence, Union
 from xml.sax.saxutils import escape
 
+import yaml
 from PIL import Image, ImageCms, ImageOps
 from PIL.PngImagePlugin import PngInfo
 
@@ -86,21 +89,47 @@ class ExportSpec:
         return [(aw * k, ah * k)]
 
 
-EXPORT_SPECS: Mapping[str, ExportSpec] = MappingProxyType({
-    s.name: s for s in (
-        ExportSpec("linkedin", (1, 1), ((1024, 1024),), quality=92, min_side=1024,
-                   circle_safe=True, safe_margin=0.15,
-                   description="Square profile photo, 1024 px, face kept inside the round mask"),
-        ExportSpec("web-bio", (4, 5), ((1200, 1500),), quality=90,
-                   description="Portrait 4:5 for team/bio pages, 1200x1500"),
-        ExportSpec("directory", (1, 1), ((512, 512), (128, 128)), quality=88,
-                   description="Staff directory: 512 and 128 px squares"),
-        ExportSpec("avatar", (1, 1), ((256, 256),), quality=88, circle_safe=True,
-                   safe_margin=0.15, description="256 px square chat/app avatar"),
-        ExportSpec("print", (1, 1), (), quality=95,
-                   description="Largest square the image allows, for print"),
-    )
-})
+SPECS_FILE = Path(__file__).resolve().parents[1] / "presets" / "export" / "specs.yaml"
+_OVERRIDABLE = {"sizes", "format", "quality", "min_side"}
+
+
+def _spec_from_data(name: str, data: Mapping) -> ExportSpec:
+    if not isinstance(data, Mapping):
+        raise ValueError(f"export spec {name!r}: expected a mapping")
+    unknown = set(data) - {f for f in ExportSpec.__dataclass_fields__ if f != "name"}
+    if unknown:
+        raise ValueError(f"export spec {name!r}: unknown key(s) {sorted(unknown)}")
+    fields = dict(data)
+    fields["aspect"] = tuple(fields.get("aspect") or (1, 1))
+    fields["sizes"] = tuple(tuple(int(v) for v in size) for size in fields.get("sizes") or ())
+    if len(fields["aspect"]) != 2 or any(len(sz) != 2 or min(sz) < 16 or max(sz) > 8192 for sz in fields["sizes"]):
+        raise ValueError(f"export spec {name!r}: aspect and sizes are [w, h] pairs, sizes 16..8192 px")
+    return ExportSpec(name=name, **fields)
+
+
+def load_specs(path: Path = SPECS_FILE) -> Mapping[str, ExportSpec]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return MappingProxyType({name: _spec_from_data(name, d) for name, d in data.items()})
+
+
+EXPORT_SPECS: Mapping[str, ExportSpec] = load_specs()
+
+
+def resolve_specs(overrides: Mapping[str, Mapping] | None = None) -> Mapping[str, ExportSpec]:
+    """The spec table with a preset's or style guide's overrides (sizes, format, quality,
+    min_side) applied; the aspect and circle safety of a named spec stay as declared."""
+    if not overrides:
+        return EXPORT_SPECS
+    table = dict(EXPORT_SPECS)
+    for name, changes in overrides.items():
+        base = get_spec(name)
+        if bad := set(changes) - _OVERRIDABLE:
+            raise ValueError(f"export spec {name!r}: cannot override {sorted(bad)}; allowed: {sorted(_OVERRIDABLE)}")
+        changes = dict(changes)
+        if "sizes" in changes:
+            changes["sizes"] = tuple(tuple(int(v) for v in size) for size in changes["sizes"])
+        table[name] = replace(base, **changes)
+    return MappingProxyType(table)
 
 
 def get_spec(name: str) -> ExportSpec:
@@ -201,10 +230,18 @@ def to_srgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
+_DESCRIPTIONS = {
+    provenance.DST_TRAINED_ALGORITHMIC_MEDIA: "AI-generated headshot (trained algorithmic media)",
+    provenance.DST_MINOR_HUMAN_EDITS: "Photograph standardised by Headshot Studio (crop, resize, colour)",
+    provenance.DST_COMPOSITE_SYNTHETIC: ("Photograph standardised by Headshot Studio: the person is real and "
+                                         "unaltered in shape; crop, colour and a replaced plain background"),
+}
+
+
 def build_xmp(digital_source_type: str, *, title: str = "", generated: bool = False,
               person: Mapping[str, str] | None = None) -> str:
-    desc = ("AI-generated headshot (trained algorithmic media)" if generated
-            else "Photograph standardised by Headshot Studio (crop, resize, colour)")
+    desc = _DESCRIPTIONS.get(digital_source_type) or (
+        _DESCRIPTIONS[provenance.DST_TRAINED_ALGORITHMIC_MEDIA if generated else provenance.DST_MINOR_HUMAN_EDITS])
     title_xml = (f"<dc:title><rdf:Alt><rdf:li xml:lang=\"x-default\">{escape(title)}</rdf:li>"
                  f"</rdf:Alt></dc:title>") if title else ""
     return (
@@ -254,6 +291,10 @@ class ExportedFile:
                 "bytes": self.path.stat().st_size, "source_result": self.source_result}
 
 
+def _default_source_type(generated: bool) -> str:
+    return provenance.DST_TRAINED_ALGORITHMIC_MEDIA if generated else provenance.DST_MINOR_HUMAN_EDITS
+
+
 def sha256_file(path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -267,11 +308,15 @@ def export_image(image_path, spec_names: Sequence[str], out_dir, person: Mapping
                  identity: Optional[provenance.SigningIdentity] = None, data_dir=None,
                  name_template: str = DEFAULT_NAME_TEMPLATE, source_result: Optional[str] = None,
                  crop_margin: Optional[float] = None,
-                 specs: Mapping[str, ExportSpec] = EXPORT_SPECS) -> list[ExportedFile]:
+                 specs: Mapping[str, ExportSpec] = EXPORT_SPECS,
+                 digital_source_type: Optional[str] = None, signer=None,
+                 taken: Optional[set[str]] = None) -> list[ExportedFile]:
     """Export one image for each named spec (and each of its sizes), C2PA-signed last.
 
     ``generated``: True marks the output as trained algorithmic media (AI headshot); False as a
-    real photo with minor edits. ``identity`` (or ``data_dir`` to create/reuse one) signs.
+    real photo with minor edits; ``digital_source_type`` overrides that (e.g. a real photo on a
+    replaced background is ``compositeSynthetic``). ``identity`` (or ``data_dir`` to create/reuse
+    one) signs; ``signer``, an open :func:`provenance.open_signer`, is reused when given.
     ``crop_box`` (left, top, right, bottom in the oriented image's pixels) is grown by each
     spec's ``safe_margin``; pass ``crop_margin=0`` when the box is already framed (e.g.
     ``pipeline.framing`` ``Crop.box``).
@@ -283,8 +328,7 @@ def export_image(image_path, spec_names: Sequence[str], out_dir, person: Mapping
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     chosen = [specs[n] if n in specs else get_spec(n) for n in spec_names]
-    dst_type = (provenance.DST_TRAINED_ALGORITHMIC_MEDIA if generated
-                else provenance.DST_MINOR_HUMAN_EDITS)
+    dst_type = digital_source_type or _default_source_type(generated)
     extra = [] if generated else [{"action": "c2pa.cropped"}, {"action": "c2pa.resized"},
                                   {"action": "c2pa.color_adjustments"}]
 
@@ -297,7 +341,7 @@ def export_image(image_path, spec_names: Sequence[str], out_dir, person: Mapping
         im = to_srgb(im)
 
     results: list[ExportedFile] = []
-    taken: set[str] = set()
+    taken = set(taken or ())  # names already used in out_dir by this bundle
     for spec in chosen:
         rect = crop_rect(im.width, im.height, spec.aspect, crop_box,
                          (spec.safe_margin if crop_margin is None else crop_margin)
@@ -324,7 +368,7 @@ def export_image(image_path, spec_names: Sequence[str], out_dir, person: Mapping
                 # LAST step: signing writes the final file; nothing touches the pixels after.
                 provenance.sign_file(tmp, final, MIME[spec.format], identity,
                                      digital_source_type=dst_type, action="c2pa.created",
-                                     title=title, extra_actions=extra)
+                                     title=title, extra_actions=extra, signer=signer)
             finally:
                 tmp.unlink(missing_ok=True)
             results.append(ExportedFile(final, spec.name, w, h, spec.format, sha256_file(final),
@@ -338,12 +382,17 @@ def export_bundle(images: Union[str, Path, Sequence, Mapping], spec_names: Seque
                   crop_boxes: Optional[Mapping[str, Sequence[float]]] = None,
                   identity: Optional[provenance.SigningIdentity] = None, data_dir=None,
                   zip_name: Optional[str] = None, crop_margin: Optional[float] = None,
-                  name_template: str = DEFAULT_NAME_TEMPLATE) -> Path:
+                  name_template: str = DEFAULT_NAME_TEMPLATE,
+                  digital_source_type: Optional[str] = None,
+                  people: Optional[Mapping[str, Mapping[str, str]]] = None,
+                  specs: Mapping[str, ExportSpec] = EXPORT_SPECS) -> Path:
     """Export images and pack them, plus ``manifest.json``, into a zip; return its path.
 
     ``images``: one path, a list of paths, or ``{result_id: path}``. ``crop_boxes`` maps a
-    result id to its crop box (``crop_box`` applies to all otherwise). With several images the
-    name template gets ``-r<N>`` before the extension so names stay distinct.
+    result id to its crop box (``crop_box`` applies to all otherwise). ``people`` maps a result
+    id to its own person (a team library); names then stay distinct by person. Otherwise, with
+    several images, the name template gets ``-r<N>`` before the extension so names stay distinct.
+    One C2PA signer is opened for the whole bundle.
     """
     if isinstance(images, (str, Path)):
         items = [(Path(images).stem, Path(images))]
@@ -361,24 +410,28 @@ def export_bundle(images: Union[str, Path, Sequence, Mapping], spec_names: Seque
     files_dir = out_dir / "files"
     files_dir.mkdir(parents=True, exist_ok=True)
 
+    dst_type = digital_source_type or _default_source_type(generated)
     exported: list[ExportedFile] = []
-    for n, (result_id, path) in enumerate(items):
-        template = name_template
-        if len(items) > 1:
-            stem, dot, ext = name_template.rpartition(".")
-            template = f"{stem}-r{n + 1}.{ext}" if dot else f"{name_template}-r{n + 1}"
-        box = (crop_boxes or {}).get(result_id, crop_box)
-        exported += export_image(path, spec_names, files_dir, person, generated, box,
-                                 identity=identity, name_template=template,
-                                 source_result=result_id, crop_margin=crop_margin)
+    with provenance.open_signer(identity) as signer:
+        for n, (result_id, path) in enumerate(items):
+            who = (people or {}).get(result_id, person)
+            template = name_template
+            if len(items) > 1 and not people:
+                stem, dot, ext = name_template.rpartition(".")
+                template = f"{stem}-r{n + 1}.{ext}" if dot else f"{name_template}-r{n + 1}"
+            box = (crop_boxes or {}).get(result_id, crop_box)
+            exported += export_image(path, spec_names, files_dir, who, generated, box,
+                                     identity=identity, name_template=template,
+                                     source_result=result_id, crop_margin=crop_margin,
+                                     digital_source_type=dst_type, signer=signer,
+                                     taken={f.path.name for f in exported}, specs=specs)
 
     manifest = {
         "generator": provenance.CLAIM_GENERATOR,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "person": {k: str(v) for k, v in (person or {}).items() if k in ("first", "last")},
         "generated": bool(generated),
-        "digital_source_type": (provenance.DST_TRAINED_ALGORITHMIC_MEDIA if generated
-                                else provenance.DST_MINOR_HUMAN_EDITS),
+        "digital_source_type": dst_type,
         "c2pa_signed": True,
         "files": [f.to_dict() for f in exported],
     }
@@ -401,7 +454,8 @@ def export_bundle(images: Union[str, Path, Sequence, Mapping], spec_names: Seque
 
 
 def export_framed(images: Mapping[str, str | Path], spec_names: Sequence[str], out_dir, person=None,
-                  generated: bool = True, data_dir=None, analyzer=None) -> tuple[Path, list[str]]:
+                  generated: bool = True, data_dir=None, analyzer=None,
+                  specs: Mapping[str, ExportSpec] = EXPORT_SPECS) -> tuple[Path, list[str]]:
     """Frame each image head-and-shoulders (centre crop where no face is found), then
     :func:`export_bundle`. Returns the zip and the ids that could not be framed."""
     from .framing import frame_photo
@@ -414,5 +468,5 @@ def export_framed(images: Mapping[str, str | Path], spec_names: Sequence[str], o
         else:
             boxes[key] = crop.box
     zip_path = export_bundle(dict(images), spec_names, out_dir, person=person, generated=generated,
-                             crop_boxes=boxes, crop_margin=0, data_dir=data_dir)
+                             crop_boxes=boxes, crop_margin=0, data_dir=data_dir, specs=specs)
     return zip_path, unframed

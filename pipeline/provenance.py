@@ -38,6 +38,7 @@ DST_TRAINED_ALGORITHMIC_MEDIA = IPTC_DST + "trainedAlgorithmicMedia"  # generate
 DST_DIGITAL_CAPTURE = IPTC_DST + "digitalCapture"                    # an original camera photo
 DST_MINOR_HUMAN_EDITS = IPTC_DST + "minorHumanEdits"                  # a capture with crop/resize/colour
 DST_COMPOSITE_TRAINED = IPTC_DST + "compositeWithTrainedAlgorithmicMedia"
+DST_COMPOSITE_SYNTHETIC = IPTC_DST + "compositeSynthetic"  # a real photo on a replaced, drawn background
 
 ENV_CERT = "HEADSHOT_C2PA_CERT"
 ENV_KEY = "HEADSHOT_C2PA_KEY"
@@ -235,27 +236,62 @@ def build_manifest(*, title: str, digital_source_type: str, action: str = "c2pa.
     }
 
 
+# The SDK's default claim thumbnail re-decodes and re-encodes every image (about 120 ms of the
+# 130 ms a 1200x1500 JPEG takes to sign). It is optional in C2PA, and a headshot file *is* its own
+# thumbnail, so it is turned off.
+_BUILDER_SETTINGS = {"builder": {"thumbnail": {"enabled": False}}}
+
+
+class BundleSigner:
+    """A c2pa Signer and builder Context for ``identity``, opened once and reused for every file
+    of a bundle. Use it as a context manager (or call :meth:`close`)."""
+
+    def __init__(self, identity: SigningIdentity):
+        info = c2pa.C2paSignerInfo(identity.alg.encode(), identity.cert_chain_pem,
+                                   identity.private_key_pem(), None)
+        self.signer = c2pa.Signer.from_info(info)
+        self.context = c2pa.Context(settings=c2pa.Settings.from_dict(_BUILDER_SETTINGS))
+
+    def close(self) -> None:
+        self.signer.close()
+        self.context.close()
+
+    def __enter__(self) -> "BundleSigner":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_signer(identity: SigningIdentity) -> BundleSigner:
+    return BundleSigner(identity)
+
+
 def sign_file(src, dst, mime: Optional[str], identity: SigningIdentity, *,
               digital_source_type: str = DST_TRAINED_ALGORITHMIC_MEDIA,
               action: str = "c2pa.created", title: Optional[str] = None,
-              extra_actions: Sequence[dict] = ()) -> Path:
+              extra_actions: Sequence[dict] = (), signer: Optional[BundleSigner] = None) -> Path:
     """Embed a signed C2PA manifest into ``src``'s bytes, written to ``dst`` (may equal src).
 
-    This must be the last write of the file: nothing may re-encode it afterwards.
+    This must be the last write of the file: nothing may re-encode it afterwards. ``signer``: an
+    open :func:`open_signer` for ``identity`` to reuse; one is made (and closed) otherwise.
     """
     src, dst = Path(src), Path(dst)
     mime = mime or mime_for(dst)
     manifest = build_manifest(title=title or dst.name, digital_source_type=digital_source_type,
                               action=action, extra_actions=extra_actions)
-    info = c2pa.C2paSignerInfo(identity.alg.encode(), identity.cert_chain_pem,
-                               identity.private_key_pem(), None)
     tmp = dst.with_name(dst.name + ".c2pa-tmp")
+    own = signer is None
     try:
-        with c2pa.Signer.from_info(info) as signer, c2pa.Builder(manifest) as builder, \
-                open(src, "rb") as fin, open(tmp, "w+b") as fout:
-            builder.sign(signer, mime, fin, fout)
+        if own:
+            signer = open_signer(identity)
+        with c2pa.Builder(manifest, signer.context) as builder, open(src, "rb") as fin, \
+                open(tmp, "w+b") as fout:
+            builder.sign(signer.signer, mime, fin, fout)
         os.replace(tmp, dst)
     finally:
+        if own and signer is not None:
+            signer.close()
         if tmp.exists():
             tmp.unlink()
     return dst

@@ -212,8 +212,9 @@ def test_browser_capture_to_iterated_row(server, tmp_path):
             page.screenshot(path=str(ARTIFACTS / "export_step.png"), full_page=True)
         finally:
             browser.close()
-    # 4 results (1 generated + 3 in the row; the row's first image is the original) x 2 specs.
-    _check_bundle(zip_path, expected_files=8)
+    # 4 results (1 generated + 3 in the row; the row's first image is the original) x the 2 specs
+    # the linkedin preset picks for the Export step (linkedin, avatar).
+    _check_bundle(zip_path, expected_files=8, specs={"linkedin", "avatar"})
 
 
 def test_client_engine_steps_and_hand_written_prompt(server, tmp_path):
@@ -256,7 +257,7 @@ def api_params(client, endpoint: str) -> list[dict]:
     return client.view_api(return_format="dict", print_info=False)["named_endpoints"][endpoint]["parameters"]
 
 
-def _check_bundle(zip_path: Path, expected_files: int) -> None:
+def _check_bundle(zip_path: Path, expected_files: int, specs: set[str]) -> None:
     import zipfile
 
     with zipfile.ZipFile(zip_path) as zf:
@@ -264,7 +265,7 @@ def _check_bundle(zip_path: Path, expected_files: int) -> None:
         names = set(zf.namelist())
     assert len(manifest["files"]) == expected_files
     assert names == {f["name"] for f in manifest["files"]} | {"manifest.json"}
-    assert {f["spec"] for f in manifest["files"]} == {"linkedin", "web-bio"}
+    assert {f["spec"] for f in manifest["files"]} == specs
     assert manifest["generated"] is True and manifest["c2pa_signed"] is True
 
 

@@ -291,3 +291,70 @@ def test_bundle_several_results_distinct_names(identity, tmp_path):
         manifest = json.loads(zf.read("manifest.json"))
     names = [f["name"] for f in manifest["files"]]
     assert len(names) == 2 and len(set(names)) == 2
+
+
+# --------------------------------------------------------------------------- overrides
+def test_specs_are_declared_as_data():
+    data = __import__("yaml").safe_load(ex.SPECS_FILE.read_text())
+    assert set(data) == set(ex.EXPORT_SPECS)
+    assert ex.EXPORT_SPECS["web-bio"].sizes == tuple(tuple(s) for s in data["web-bio"]["sizes"])
+
+
+@pytest.mark.parametrize("overrides, error", [
+    ({"linkedin": {"sizes": [[1200, 1000]]}}, "does not match aspect"),
+    ({"linkedin": {"aspect": [4, 5]}}, "cannot override"),
+    ({"nope": {"quality": 90}}, "unknown export spec"),
+    ({"avatar": {"format": "GIF"}}, "format must be one of"),
+])
+def test_bad_overrides_are_refused(overrides, error):
+    with pytest.raises(ValueError, match=error):
+        ex.resolve_specs(overrides)
+
+
+def test_preset_overrides_reach_the_files(identity, tmp_path):
+    """A preset's export_overrides change the delivered files; the shared table is untouched."""
+    from pipeline.presets import get_preset
+
+    corporate = get_preset("corporate")
+    assert corporate.export_specs == ("web-bio", "linkedin", "directory")
+    specs = ex.resolve_specs({"web-bio": {"quality": 95}, "avatar": {"sizes": [[320, 320]], "format": "PNG"}})
+    assert corporate.resolved_export_specs()["web-bio"].quality == 95 == specs["web-bio"].quality
+    assert ex.EXPORT_SPECS["web-bio"].quality == 90
+    zip_path = ex.export_bundle({"r1": PHOTO}, ["avatar"], tmp_path, PERSON, identity=identity, specs=specs)
+    with zipfile.ZipFile(zip_path) as zf:
+        (entry,) = json.loads(zf.read("manifest.json"))["files"]
+        with Image.open(io.BytesIO(zf.read(entry["name"]))) as im:
+            assert (im.format, im.size) == ("PNG", (320, 320))
+
+
+def test_preset_and_style_guide_validate_export_specs():
+    from pipeline.presets import PresetError, parse_style_guide
+
+    text = (Path(__file__).resolve().parents[1] / "presets" / "styleguides" / "acme.yaml").read_text()
+    guide = parse_style_guide(text.replace("export_specs: [web-bio, linkedin, directory]",
+                                           "export_specs: [web-bio]\n  export_overrides: {web-bio: {sizes: [[800, 1000]]}}"))
+    assert guide.output.resolved_specs()["web-bio"].sizes == ((800, 1000),)
+    with pytest.raises(PresetError, match="unknown export spec"):
+        parse_style_guide(text.replace("export_specs: [web-bio, linkedin, directory]", "export_specs: [poster]"))
+    with pytest.raises(PresetError, match="does not match aspect"):
+        parse_style_guide(text.replace("export_specs: [web-bio, linkedin, directory]",
+                                       "export_specs: [web-bio]\n  export_overrides: {web-bio: {sizes: [[800, 800]]}}"))
+
+
+def test_edited_real_photo_on_new_background_is_composite(identity, tmp_path):
+    (f,) = ex.export_image(PHOTO, ["avatar"], tmp_path, PERSON, generated=False, identity=identity,
+                           digital_source_type=pv.DST_COMPOSITE_SYNTHETIC)
+    assert pv.verify_file(f.path, identity.root_pem)["digital_source_type"] == pv.DST_COMPOSITE_SYNTHETIC
+    with Image.open(f.path) as im:
+        desc = im.getxmp()["xmpmeta"]["RDF"]["Description"]
+        assert desc["DigitalSourceType"].endswith("/compositeSynthetic")
+        assert "background" in desc["description"]["Alt"]["li"]["text"]
+
+
+def test_bundle_names_by_person_for_a_team_library(identity, tmp_path):
+    people = {"m1": {"first": "Ada", "last": "Lovelace"}, "m2": {"first": "Alan", "last": "Turing"}}
+    zip_path = ex.export_bundle({"m1": PHOTO, "m2": PHOTO}, ["avatar"], tmp_path, identity=identity,
+                                people=people, generated=False, zip_name="team")
+    with zipfile.ZipFile(zip_path) as zf:
+        names = sorted(f["name"] for f in json.loads(zf.read("manifest.json"))["files"])
+    assert names == ["Lovelace_Ada_avatar_256x256.jpg", "Turing_Alan_avatar_256x256.jpg"]

@@ -103,7 +103,8 @@ def preset_controls(name: str):
     preset = get_preset(name)
     dropdowns = [gr.Dropdown(choices=[(v.label or v.id, v.id) for v in preset.fields[f].values],
                              value=preset.fields[f].default) for f in FIELD_NAMES]
-    return *dropdowns, "\n".join(preset.negative), preset.description
+    specs = gr.CheckboxGroup(value=list(preset.export_specs)) if preset.export_specs else gr.CheckboxGroup()
+    return *dropdowns, "\n".join(preset.negative), preset.description, specs
 
 
 def preview_prompt(form: dict):

@@ -5,9 +5,10 @@ from pathlib import Path
 
 import gradio as gr
 
-from pipeline.export import export_framed
+from pipeline.export import EXPORT_SPECS, export_framed
 from pipeline.generate import Lineage
 from pipeline.intake import IntakeError
+from pipeline.presets import PresetError, get_preset
 from pipeline.session import data_root
 
 from .common import session_of as _session
@@ -16,12 +17,14 @@ from .common import session_of as _session
 def export_files(spec_names: list[str], first: str, last: str, real: bool, uploads: list[str] | None,
                  request: gr.Request, progress=gr.Progress(track_tqdm=True)):
     session = _session(request).ensure()
+    specs = EXPORT_SPECS
     if uploads:
         images = {Path(f).stem: f for f in uploads}
     else:  # this session's results: the approved ones once a review has approved any
         lineage, approved = Lineage(session.dir), session.approved()
         images = {i: str(session.results_dir / lineage.get(i)["image"]) for i in lineage.ids()
                   if not approved or i in approved}
+        specs = _preset_specs({lineage.spec(i).preset for i in images})
     if not images:
         raise gr.Error("Upload images to export, or generate results first.")
     if not spec_names:
@@ -30,9 +33,19 @@ def export_files(spec_names: list[str], first: str, last: str, real: bool, uploa
     shutil.rmtree(out, ignore_errors=True)
     try:
         zip_path, unframed = export_framed(images, spec_names, out, person={"first": first, "last": last},
-                                           generated=not real, data_dir=data_root())
+                                           generated=not real, data_dir=data_root(), specs=specs)
     except (IntakeError, ValueError) as exc:
         raise gr.Error(str(exc))
     if unframed:
         gr.Warning(f"{len(unframed)} image(s) had no face to frame and were centre-cropped.")
     return str(zip_path), json.loads((out / "manifest.json").read_text())
+
+
+def _preset_specs(presets: set[str]):
+    """The preset's export overrides (sizes, format, quality) when every result shares one preset."""
+    if len(presets) == 1 and (name := next(iter(presets))):
+        try:
+            return get_preset(name).resolved_export_specs()
+        except PresetError:  # a result made with a preset that was since removed
+            pass
+    return EXPORT_SPECS

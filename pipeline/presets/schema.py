@@ -4,9 +4,9 @@ from __future__ import annotations
 import logging
 import re
 import string
-from typing import Annotated, Any, Mapping
+from typing import Annotated, Any, Literal, Mapping
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 log = logging.getLogger(__name__)
@@ -178,6 +178,32 @@ class OutputFraming(_Frozen):
         return w / h
 
 
+SpecName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]  # an export spec, e.g. web-bio
+Size = tuple[Annotated[int, Field(ge=16, le=8192)], Annotated[int, Field(ge=16, le=8192)]]
+
+
+class SpecOverride(_Frozen):
+    """What a preset or style guide may change in a named export spec (not its aspect or circle
+    safety, which the framing depends on)."""
+    sizes: tuple[Size, ...] | None = Field(default=None, min_length=1, max_length=8)
+    format: Literal["JPEG", "PNG", "WEBP"] | None = None
+    quality: int | None = Field(default=None, ge=1, le=100)
+    min_side: int | None = Field(default=None, ge=0, le=8192)
+
+    def changes(self) -> dict:
+        return self.model_dump(exclude_none=True)
+
+
+def check_export_specs(names: tuple[str, ...] | None, overrides: Mapping[str, SpecOverride] | None) -> None:
+    """Names must be known specs; override sizes must keep each spec's aspect."""
+    from ..export import EXPORT_SPECS, resolve_specs
+
+    unknown = [n for n in (*(names or ()), *(overrides or {})) if n not in EXPORT_SPECS]
+    if unknown:
+        raise ValueError(f"unknown export spec(s) {', '.join(unknown)}; known: {', '.join(sorted(EXPORT_SPECS))}")
+    resolve_specs({k: v.changes() for k, v in (overrides or {}).items()})  # ExportSpec checks sizes vs aspect
+
+
 class Preset(_Frozen):
     # Field order matters: validators of `template` and `output` read the already-validated `fields`.
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")  # must match the file name
@@ -189,7 +215,18 @@ class Preset(_Frozen):
     negative: tuple[Annotated[str, AfterValidator(_constraint)], ...] = ()  # plain words, "no ..."
     sampler: SamplerDefaults
     output: OutputFraming
-    export_specs: tuple[Id, ...] | None = None  # names of export specs, overriding the defaults
+    export_specs: tuple[SpecName, ...] | None = Field(default=None, min_length=1)  # the default file specs
+    export_overrides: Annotated[Mapping[SpecName, SpecOverride], _ReadOnly] | None = None  # e.g. a larger linkedin
+
+    @model_validator(mode="after")
+    def _known_export_specs(self) -> "Preset":
+        check_export_specs(self.export_specs, self.export_overrides)
+        return self
+
+    def resolved_export_specs(self):
+        from ..export import resolve_specs
+
+        return resolve_specs({k: v.changes() for k, v in (self.export_overrides or {}).items()})
 
     @field_validator("fields")
     @classmethod

@@ -11,14 +11,14 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Mapping, Union
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from .errors import PresetError, _fail
 from .loading import _problems, _UniqueKeyLoader
-from .schema import RGB, Id, _Frozen
+from .schema import RGB, Id, SpecName, SpecOverride, _Frozen, check_export_specs
 
 STYLEGUIDES_DIR = Path(__file__).resolve().parents[2] / "presets" / "styleguides"
 ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
@@ -134,24 +134,21 @@ class ColourGrade(_Frozen):
     saturation: float = Field(default=1.0, ge=0.0, le=2.0)
 
 
-SpecName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]  # export spec names, e.g. web-bio
-
-
 class Output(_Frozen):
-    export_specs: tuple[SpecName, ...] = ("linkedin", "web-bio", "directory")
+    export_specs: tuple[SpecName, ...] = Field(default=("linkedin", "web-bio", "directory"), min_length=1)
     name_template: str = "{last}_{first}_{spec}_{w}x{h}.{ext}"
-    format: Literal["JPEG", "PNG", "WEBP"] = "JPEG"
 
-    @field_validator("export_specs")
-    @classmethod
-    def _known_specs(cls, specs: tuple[str, ...]) -> tuple[str, ...]:
-        from ..export import EXPORT_SPECS
+    export_overrides: Mapping[SpecName, SpecOverride] | None = None
 
-        if not specs:
-            raise ValueError("list at least one export spec")
-        if unknown := [s for s in specs if s not in EXPORT_SPECS]:
-            raise ValueError(f"unknown export spec(s) {', '.join(unknown)}; known: {', '.join(sorted(EXPORT_SPECS))}")
-        return specs
+    @model_validator(mode="after")
+    def _known_specs(self) -> "Output":
+        check_export_specs(self.export_specs, self.export_overrides)
+        return self
+
+    def resolved_specs(self):
+        from ..export import resolve_specs
+
+        return resolve_specs({k: v.changes() for k, v in (self.export_overrides or {}).items()})
 
     @field_validator("name_template")
     @classmethod
