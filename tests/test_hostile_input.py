@@ -197,3 +197,75 @@ def test_capture_cli_survives_the_corpus_in_bounded_memory(tmp_path, faces_dir, 
     assert not {r["code"] for r in odd["reasons"]} & CODES
     # Models included, the run stays far below what decoding the bomb would need (1.6 GB of pixels).
     assert peak_mb < 1200, f"capture CLI peaked at {peak_mb:.0f} MB"
+
+
+# --------------------------------------------------------------------------- YAML presets and style guides
+def _alias_bomb(levels: int = 9) -> str:
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, levels)]
+    return "\n".join(lines) + f"\nwardrobe: *a{levels - 1}\n"
+
+
+HOSTILE_YAML = [
+    # (case, text, words the error must contain)
+    ("alias_bomb", _alias_bomb(), "aliases"),
+    ("python_object_tag", "name: !!python/object/apply:os.system ['echo pwned']\n", "invalid YAML"),
+    ("deep_nesting", "a: " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
+    ("list_root", "- name: acme\n- title: x\n", "expected a mapping"),
+    ("scalar_root", "just a string\n", "expected a mapping"),
+    ("empty", "", "an empty file"),
+    ("duplicate_key", "name: acme\nname: evil\n", "duplicate key"),
+    ("wrong_types", "name: 12\ntitle: [1, 2]\nversion: many\nframing: yes\nbackgrounds: {}\ngovernance: 3\n",
+     "version"),
+    ("tabs_and_garbage", "name:\t: : [\n", "invalid YAML"),
+    ("path_in_background", "name: acme\ntitle: t\nversion: 1\nframing: {eye_line: 0.4, head_height: 0.4}\n"
+     "backgrounds: [{id: x, kind: image, image: ../../../etc/passwd}]\ngovernance: {approvers: [a]}\n",
+     "inside assets/"),
+    ("url_in_background", "name: acme\ntitle: t\nversion: 1\nframing: {eye_line: 0.4, head_height: 0.4}\n"
+     "backgrounds: [{id: x, kind: image, image: 'http://example.com/x.jpg'}]\ngovernance: {approvers: [a]}\n",
+     "inside assets/"),
+]
+
+
+@pytest.mark.parametrize("case,text,words", HOSTILE_YAML, ids=[c[0] for c in HOSTILE_YAML])
+def test_hostile_style_guides_get_clear_errors(case, text, words):
+    from pipeline.presets import PresetError, parse_style_guide
+
+    with pytest.raises(PresetError) as info:
+        parse_style_guide(text, "upload.yaml")
+    assert words in str(info.value) and str(info.value).startswith("upload.yaml")
+
+
+@pytest.mark.parametrize("case,text,words", HOSTILE_YAML[:5], ids=[c[0] for c in HOSTILE_YAML[:5]])
+def test_hostile_preset_files_get_clear_errors(tmp_path, case, text, words):
+    from pipeline.presets import PresetError, load_preset
+
+    path = tmp_path / "evil.yaml"
+    path.write_text(text)
+    with pytest.raises(PresetError, match=words):
+        load_preset(path)
+
+
+def test_huge_and_binary_yaml_refused(tmp_path):
+    from pipeline.presets import PresetError, load_preset, parse_style_guide
+
+    huge = "name: acme\nwardrobe: '" + "x" * 200_000 + "'\n"
+    with pytest.raises(PresetError, match="at most"):
+        parse_style_guide(huge)
+    with pytest.raises(PresetError, match="at most"):
+        parse_style_guide(huge.encode())
+    (tmp_path / "big.yaml").write_text(huge)
+    with pytest.raises(PresetError, match="at most"):
+        load_preset(tmp_path / "big.yaml")
+    with pytest.raises(PresetError, match="UTF-8"):
+        parse_style_guide(b"\xff\xfe\x00garbage")
+
+
+def test_only_safe_yaml_loading_in_the_code():
+    """yaml.load with an unsafe Loader, or yaml.unsafe_load / full_load, appear nowhere."""
+    import re
+
+    bad = re.compile(r"yaml\.(unsafe_load|full_load|load_all)\(|Loader=yaml\.(Loader|FullLoader|UnsafeLoader)")
+    offenders = [str(p) for p in (ROOT / "pipeline").rglob("*.py") if bad.search(p.read_text())]
+    offenders += [str(p) for p in [ROOT / "app.py", *(ROOT / "ui").rglob("*.py")] if bad.search(p.read_text())]
+    assert offenders == []

@@ -13,8 +13,21 @@ from .schema import FieldSpec, FieldValue, OutputFraming, Preset, SamplerDefault
 PRESETS_DIR = Path(__file__).resolve().parents[2] / "presets"
 
 
+MAX_FILE_BYTES = 64 * 1024  # a preset is a page of YAML; anything bigger is a mistake or an attack
+MAX_ALIASES = 64  # anchors are handy; thousands of aliases are a "billion laughs" expansion
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """safe_load, except that a repeated key is an error instead of silently keeping the last one."""
+    """safe_load, except that a repeated key is an error instead of silently keeping the last one,
+    and that alias expansion is bounded."""
+
+    def compose_node(self, parent, index):  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            self._aliases = getattr(self, "_aliases", 0) + 1
+            if self._aliases > MAX_ALIASES:
+                raise yaml.composer.ComposerError(None, None, f"more than {MAX_ALIASES} aliases",
+                                                  self.peek_event().start_mark)
+        return super().compose_node(parent, index)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         keys = [self.construct_object(k, deep=deep) for k, _ in node.value]
@@ -48,18 +61,30 @@ def _problems(source: str, error: ValidationError) -> list[Problem]:
     return problems
 
 
+def safe_yaml(text: str, source: str):
+    """``yaml.safe_load`` with unique keys and bounded aliases; errors become a PresetError."""
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(yaml)"
+        raise _fail(source, where, f"invalid YAML: {getattr(e, 'problem', None) or e}") from None
+    except RecursionError:
+        raise _fail(source, "(yaml)", "nested too deeply") from None
+
+
 def load_preset(path: str | Path) -> Preset:
     """Load and validate one preset file; PresetError names the file, key path and problem."""
     path = Path(path)
     source = str(path)
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
+        if (size := path.stat().st_size) > MAX_FILE_BYTES:
+            raise _fail(source, "(file)", f"{size} bytes; a preset is at most {MAX_FILE_BYTES}")
+        data = safe_yaml(path.read_bytes().decode("utf-8"), source)
     except OSError as e:
         raise _fail(source, "(file)", f"cannot read: {e.strerror or e}") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(yaml)"
-        raise _fail(source, where, f"invalid YAML: {getattr(e, 'problem', None) or e}") from None
+    except UnicodeDecodeError:
+        raise _fail(source, "(file)", "not UTF-8 text") from None
     if not isinstance(data, dict):
         got = "an empty file" if data is None else f"a {type(data).__name__}"
         raise _fail(source, "(root)", f"expected a mapping of preset keys (name, title, template, ...), got {got}")

@@ -13,11 +13,10 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping, Union
 
-import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from .errors import PresetError, _fail
-from .loading import _problems, _UniqueKeyLoader
+from .loading import _problems, safe_yaml
 from .schema import RGB, Id, SpecName, SpecOverride, _Frozen, check_export_specs
 
 STYLEGUIDES_DIR = Path(__file__).resolve().parents[2] / "presets" / "styleguides"
@@ -239,14 +238,7 @@ def parse_style_guide(text: str | bytes, source: str = "style guide") -> StyleGu
             raise _fail(source, "(file)", "not UTF-8 text") from None
     if len(text) > MAX_GUIDE_BYTES:
         raise _fail(source, "(file)", f"{len(text)} characters; a style guide is at most {MAX_GUIDE_BYTES}")
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(yaml)"
-        raise _fail(source, where, f"invalid YAML: {getattr(e, 'problem', None) or e}") from None
-    except RecursionError:
-        raise _fail(source, "(yaml)", "nested too deeply") from None
+    data = safe_yaml(text, source)
     if not isinstance(data, dict):
         got = "an empty file" if data is None else f"a {type(data).__name__}"
         raise _fail(source, "(root)", f"expected a mapping of style guide keys (name, version, framing, ...), got {got}")
