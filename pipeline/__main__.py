@@ -174,6 +174,68 @@ def _review(args: argparse.Namespace) -> int:
     return EXIT_FLAGGED if failed else EXIT_OK
 
 
+def _standardize(args: argparse.Namespace) -> int:
+    from .capture import expand_sources
+    from .presets import PresetError, load_style_guide
+    from .standardize import standardize_batch
+
+    try:
+        guide = load_style_guide(args.style_guide)
+        if args.background:
+            guide.background(args.background)  # an unknown id is a usage error, named with the approved ones
+    except PresetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    files = expand_sources(args.paths)
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing or not files:
+        print(f"error: no such file: {', '.join(missing)}" if missing else "error: no photos given", file=sys.stderr)
+        return EXIT_USAGE
+    size = None
+    if args.size:
+        try:
+            size = tuple(int(v) for v in args.size.lower().split("x"))
+            if len(size) != 2:
+                raise ValueError
+        except ValueError:
+            print(f"error: --size takes WxH, got {args.size!r}", file=sys.stderr)
+            return EXIT_USAGE
+    try:
+        report = standardize_batch(files, guide, args.out, background=args.background, workers=args.workers,
+                                   size=size, export=args.export, data_dir=args.data_dir,
+                                   master_format="PNG" if args.png else "JPEG")
+    except ValueError as exc:  # e.g. a --size that does not have the guide's aspect
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.json:
+        json.dump(report.to_dict(), sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        _print_standardize(report)
+    unusable = all(p.has("unreadable") or p.has("too_large") for p in report.photos)
+    return EXIT_USAGE if unusable else report.exit_code
+
+
+def _print_standardize(report) -> None:
+    for p in report.photos:
+        m = p.metrics
+        where = "" if m.eye_line is None else f"  eyes {m.eye_line:.3f}  head {m.head_height:.3f}"
+        print(f"{p.verdict.upper():5s} {p.file}{where}")
+        for r in p.reasons:
+            print(f"        - [{r.code}] {r.message}")
+    t = report.team
+    print(f"\nTeam: {t['verdict'].upper()} ({t['ok']} ok, {t['warn']} warn, {t['fail']} fail of {t['members']})")
+    for key, label in (("eye_line", "eye line"), ("head_height", "head size"), ("face_cct", "face CCT"),
+                       ("background_delta_e", "background ΔE")):
+        if t.get(key):
+            print(f"  {label}: std {t[key]['std']}, range {t[key]['range']}")
+    for o in report.outliers:
+        print(f"  * {o['name']}: [{o['code']}] {o['reason']}")
+    for k, v in report.files.items():
+        if v:
+            print(f"  {k}: {v}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipeline", description="Headshot Studio pipeline")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
@@ -231,6 +293,19 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--real", action="store_true", help="the images are real photos, not generated")
     ex.add_argument("--data-dir", default=None, help="where the signing identity lives (default: the data folder)")
     ex.set_defaults(func=_export)
+
+    st = sub.add_parser("standardize", help="standardise team photos to a style guide (crop, background, colour)")
+    st.add_argument("paths", nargs="+", metavar="PHOTO_OR_DIR")
+    st.add_argument("--style-guide", required=True, metavar="FILE", help="a style guide YAML (presets/styleguides/)")
+    st.add_argument("--out", required=True, metavar="DIR")
+    st.add_argument("--background", default=None, metavar="ID", help="an approved background id (default: the guide's)")
+    st.add_argument("--json", action="store_true", help="print the report as JSON")
+    st.add_argument("--export", action="store_true", help="also export the guide's specs (signed) under DIR/export")
+    st.add_argument("--data-dir", default=None, help="where the signing identity lives (default: the data folder)")
+    st.add_argument("--size", default=None, metavar="WxH", help="working size (default 1200 px wide at the guide's aspect)")
+    st.add_argument("--png", action="store_true", help="lossless PNG masters instead of JPEG q95")
+    st.add_argument("--workers", type=int, default=2, help="parallel threads (default 2)")
+    st.set_defaults(func=_standardize)
     return parser
 
 

@@ -182,11 +182,13 @@ class FaceAnalyzer:
             rows[:, 1:14:2] *= h / bgr.shape[0]  # y, height and landmark y
         return rows
 
-    def analyze(self, rgb: np.ndarray, with_mask: bool = False, max_faces: int = 5) -> FaceAnalysis:
+    def analyze(self, rgb: np.ndarray, with_mask: bool = False, max_faces: int = 5, embed: bool = True) -> FaceAnalysis:
+        """``embed=False`` skips the identity embedding (``FaceInfo.embedding`` is then empty): callers
+        that only need geometry, such as team standardisation, save about a third of the time."""
         with self._lease():
-            return self._analyze(rgb, with_mask, max_faces)
+            return self._analyze(rgb, with_mask, max_faces, embed)
 
-    def _analyze(self, rgb: np.ndarray, with_mask: bool, max_faces: int) -> FaceAnalysis:
+    def _analyze(self, rgb: np.ndarray, with_mask: bool, max_faces: int, embed: bool = True) -> FaceAnalysis:
         h, w = rgb.shape[:2]
         bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
         rows = self._detect(bgr)[:max_faces]
@@ -194,7 +196,7 @@ class FaceAnalyzer:
         for i, row in enumerate(rows):
             # The face mesh is for the face a portrait is about; others need only box and identity.
             mesh = self._mesh(rgb, row) if i == 0 else None
-            faces.append(self._face(row, rgb, bgr, mesh, (w, h)))
+            faces.append(self._face(row, rgb, bgr, mesh, (w, h), embed))
         mask = self._mask(rgb) if with_mask else None
         return FaceAnalysis(image_size=(w, h), faces=faces, person_mask=mask)
 
@@ -207,7 +209,7 @@ class FaceAnalyzer:
             aligned = recognizer.alignCrop(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if bgr is None else bgr, row)
             return _normalise(recognizer.feature(aligned).ravel())
 
-    def _face(self, row, rgb, bgr, mesh, size) -> FaceInfo:
+    def _face(self, row, rgb, bgr, mesh, size, embed: bool = True) -> FaceInfo:
         w, h = size
         x, y, bw, bh = (float(v) for v in row[:4])
         pts = row[4:14].reshape(5, 2).astype(float)
@@ -216,7 +218,7 @@ class FaceAnalyzer:
             "left_eye": tuple(pts[0]), "right_eye": tuple(pts[1]), "nose": tuple(pts[2]),
             "mouth_left": tuple(pts[3]), "mouth_right": tuple(pts[4]),
         }
-        embedding = self.embed(rgb, row, bgr)
+        embedding = self.embed(rgb, row, bgr) if embed else np.zeros(0, np.float32)
         pitch = None
         if mesh is not None:
             landmarks["left_eye"] = tuple(mesh[MESH_LEFT_IRIS, :2])
