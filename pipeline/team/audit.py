@@ -56,6 +56,11 @@ class AuditLayer(StoreBase):
             action=_check_label(action, "action", _ACTION_OK), target=_check_label(target, "target"),
             details=check_details(details)))
 
+    def audit(self, actor: str, action: str, target: str, **details: Any) -> None:
+        """Append one entry for an action done outside the store (e.g. a library export)."""
+        with self._write() as conn:
+            self._audit(conn, actor, action, target, **details)
+
     def audit_entries(self, target: str | None = None, action: str | None = None, limit: int | None = None,
                       ) -> list[AuditEntry]:
         """Read the log, oldest first (filtered by exact target or action)."""
