@@ -119,19 +119,26 @@ def _generate(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from .export import EXPORT_SPECS, export_framed
     from .intake import IntakeError
+    from .presets import PresetError, get_preset, load_style_guide
     from .session import data_root
 
+    try:  # a preset's or style guide's spec overrides (sizes, format, quality)
+        specs = (get_preset(args.preset).resolved_export_specs() if args.preset
+                 else load_style_guide(args.style_guide).output.resolved_specs() if args.style_guide else EXPORT_SPECS)
+    except PresetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     missing = [p for p in args.images if not Path(p).is_file()]
-    unknown = [s for s in args.spec if s not in EXPORT_SPECS]
+    unknown = [s for s in args.spec if s not in specs]
     if missing or unknown:
         what = f"no such file: {', '.join(missing)}" if missing else \
-            f"unknown spec {', '.join(unknown)}; known: {', '.join(EXPORT_SPECS)}"
+            f"unknown spec {', '.join(unknown)}; known: {', '.join(specs)}"
         print(f"error: {what}", file=sys.stderr)
         return EXIT_USAGE
     images = {Path(path).stem: path for path in args.images}
     try:
         zip_path, unframed = export_framed(images, args.spec, args.out, person={"first": args.first, "last": args.last},
-                                           generated=not args.real, data_dir=args.data_dir or data_root())
+                                           generated=not args.real, data_dir=args.data_dir or data_root(), specs=specs)
     except IntakeError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return EXIT_USAGE
@@ -292,6 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--last", default="")
     ex.add_argument("--real", action="store_true", help="the images are real photos, not generated")
     ex.add_argument("--data-dir", default=None, help="where the signing identity lives (default: the data folder)")
+    over = ex.add_mutually_exclusive_group()
+    over.add_argument("--preset", default=None, help="apply this preset's export overrides")
+    over.add_argument("--style-guide", default=None, metavar="FILE", help="apply this style guide's export overrides")
     ex.set_defaults(func=_export)
 
     st = sub.add_parser("standardize", help="standardise team photos to a style guide (crop, background, colour)")
@@ -306,6 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--png", action="store_true", help="lossless PNG masters instead of JPEG q95")
     st.add_argument("--workers", type=int, default=2, help="parallel threads (default 2)")
     st.set_defaults(func=_standardize)
+    from .team.cli import register as register_team  # imports lazily: no cost until a team command runs
+
+    register_team(sub)
     return parser
 
 

@@ -43,3 +43,17 @@ def test_export_cli_usage_errors(tmp_path):
     assert bad_spec.returncode == 2 and "linkedin" in bad_spec.stderr
     missing = run(str(tmp_path / "nope.jpg"), "--spec", "linkedin", "--out", str(tmp_path), data_dir=tmp_path)
     assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+def test_export_cli_applies_a_style_guides_overrides(tmp_path):
+    guide = (REPO / "presets" / "styleguides" / "acme.yaml").read_text().replace(
+        "  name_template:", "  export_overrides:\n    avatar: {sizes: [[300, 300]], format: PNG}\n  name_template:")
+    (tmp_path / "acme.yaml").write_text(guide)
+    done = run(str(FACES / "p04_img30.jpg"), "--spec", "avatar", "--out", str(tmp_path / "out"),
+               "--style-guide", str(tmp_path / "acme.yaml"), data_dir=tmp_path / "data")
+    assert done.returncode == 0, done.stderr
+    (f,) = json.loads((tmp_path / "out" / "manifest.json").read_text())["files"]
+    assert (f["width"], f["height"], f["format"]) == (300, 300, "PNG")
+    bad = run(str(FACES / "p04_img30.jpg"), "--spec", "avatar", "--out", str(tmp_path / "o2"), "--preset", "nope",
+              data_dir=tmp_path / "data")
+    assert bad.returncode == 2 and "unknown preset" in bad.stderr
