@@ -11,6 +11,8 @@ import gradio as gr
 from pipeline.capture import warm_up
 from pipeline.export import EXPORT_SPECS
 from pipeline.generate import default_base_model
+from pipeline.session import data_root
+from pipeline.team import sweep_at_start
 from pipeline.presets import FIELD_NAMES, get_preset, load_presets
 from ui.capture import MAX_PHOTOS, MIN_PHOTOS, check_photos, confirm_selection, delete_photos, end_session
 from ui.engine import (ON_SPACE, base_status, cancel_training, estimate_training, field_values, generate_images,
@@ -18,14 +20,12 @@ from ui.engine import (ON_SPACE, base_status, cancel_training, estimate_training
                        step_back)
 from ui.export import export_files
 from ui.review import approve, reject, review_results, show_review
+from ui.team import build_team_tab, members_table, show_guide
 
 MAX_FILE_SIZE = "40mb"  # the same byte limit as pipeline.intake.IntakeLimits
 ASSETS = Path(__file__).parent / "assets"
 TABLE_HEADERS = ["file", "verdict", "selected", "pose", "reasons (measured vs threshold)"]
 MAX_IMAGES = 4
-LATER_STEPS = {
-    "7 · Teams": "style guides, standardisation, approvals, consent and retention",
-}
 
 
 def build_app() -> gr.Blocks:
@@ -148,9 +148,7 @@ def build_app() -> gr.Blocks:
                 bundle = gr.File(label="Bundle (zip)", interactive=False, elem_id="export-bundle")
                 manifest_json = gr.JSON(label="manifest.json")
         result_ids, selected_id = gr.State([]), gr.State(None)
-        for title, what in LATER_STEPS.items():
-            with gr.Tab(title):
-                gr.Markdown(f"**Not built yet.** This step will provide {what}. It is not part of this release.")
+        team_guide, team_guide_out, team_table_in, team_table_out = build_team_tab()
 
         check_btn.click(check_photos, inputs=files, outputs=[gallery, summary, table, selection, report_file],
                         api_name="check_capture")
@@ -160,6 +158,7 @@ def build_app() -> gr.Blocks:
                          api_name="delete_photos")
         # Train
         demo.load(base_status, base_tb, base_status_md)
+        demo.load(show_guide, team_guide, team_guide_out).then(members_table, team_table_in, team_table_out)
         base_tb.change(base_status, base_tb, base_status_md)
         for trigger in (train_tab.select, steps_nb.change, rank_nb.change, confirm_btn.click):
             trigger(estimate_training, [base_tb, steps_nb, rank_nb], estimate_md)
@@ -222,6 +221,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     warm_up()
+    sweep_at_start(data_root())  # retention: expired team input photos go before anyone is served
     demo.queue(default_concurrency_limit=2).launch(
         server_name=args.host, server_port=args.port, max_file_size=MAX_FILE_SIZE, footer_links=["api", "gradio"],
     )

@@ -21,6 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 FACES = REPO.parent / "shared" / "testdata" / "faces"
 ARTIFACTS = REPO / "tests" / "_artifacts"
 CHROMIUM = "/usr/bin/chromium"
+ADMIN_TOKEN = "test-admin-token-5b1f"  # the Team step's local admin: an approver of the acme guide
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 
@@ -39,7 +40,8 @@ def server(tmp_path_factory):
     env = dict(os.environ, HEADSHOT_DATA_DIR=str(data_dir), GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1",
                GRADIO_TEMP_DIR=str(tmp_path_factory.mktemp("gradio")),
                HEADSHOT_BASE_MODEL=str(tiny_sdxl_dir(tmp_path_factory)), HEADSHOT_IMAGE_SIZE="64",
-               HEADSHOT_GEN_STEPS="2", HEADSHOT_TRAIN_RESOLUTION="64")
+               HEADSHOT_GEN_STEPS="2", HEADSHOT_TRAIN_RESOLUTION="64",
+               HEADSHOT_ADMIN_TOKEN=ADMIN_TOKEN, HEADSHOT_ADMIN_USER="acme-brand-lead")
     log_file = open(tmp_path_factory.mktemp("log") / "app.log", "w+")
     proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=REPO, env=env,
                             stdout=log_file, stderr=subprocess.STDOUT, text=True)

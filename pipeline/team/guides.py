@@ -80,6 +80,10 @@ class GuidesLayer(AuditLayer):
             raise NotFound(f"no style guide {name}@{version} is stored")
         return _record(row)
 
+    def guide_names(self) -> list[str]:
+        with self._read() as conn:
+            return sorted(set(conn.execute(select(guide_versions.c.name)).scalars().all()))
+
     def guide_history(self, name: str) -> list[GuideVersion]:
         with self._read() as conn:
             rows = conn.execute(select(guide_versions).where(guide_versions.c.name == name)

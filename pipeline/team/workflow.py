@@ -43,6 +43,23 @@ class EnrolOutcome:
     problems: list[str] = field(default_factory=list)  # plain words for the admin (their own file names)
 
 
+def save_guide_as(store, text: str | bytes, actor: str):
+    """Save a guide edit with the owner rule: only an approver of the stored guide may change it,
+    and whoever creates a guide must be among its own approvers (so nobody locks themself out)."""
+    from ..presets import parse_style_guide
+    from .errors import NotApprover, NotFound
+
+    guide = parse_style_guide(text)
+    try:
+        current = store.current_guide(guide.name).guide
+    except NotFound:
+        current = guide
+    approvers = {a.lower() for a in current.governance.approvers}
+    if actor.lower() not in approvers:
+        raise NotApprover(f"{actor!r} is not an approver of {current.key}; only its approvers may change it")
+    return store.save_guide(text, actor)
+
+
 def read_people_csv(text: str) -> list[dict[str, str]]:
     """Rows of ``first,last[,email][,username][,file]`` (header required; any column order)."""
     reader = csv.DictReader(io.StringIO(text))
