@@ -72,3 +72,10 @@ def test_team_cli_from_photos_to_approved_library(tmp_path, capsys):
     actions = {e["action"] for e in audit}
     assert {"consent.given", "submission.create", "library.export"} <= actions
     assert "leo" not in json.dumps(audit).lower()  # ids only: no names or file names in the log
+
+    # A guide edit changes nothing approved; re-standardising is an explicit command.
+    v2 = tmp_path / "acme.yaml"
+    v2.write_text((STYLEGUIDES_DIR / "acme.yaml").read_text().replace("version: 1\n", "version: 2\n", 1))
+    assert run(capsys, "team", "guide", str(v2), "--actor", "acme-brand-lead", *data)[1]["guide"] == "acme@2"
+    code, plan = run(capsys, "team", "restandardize", "--guide", "acme", "--actor", "acme-brand-lead", *data)
+    assert code == 0 and plan["guide_key"] == "acme@2" and len(plan["items"]) == 5

@@ -126,6 +126,29 @@ def test_approval_and_signed_library_export(team, tmp_path):
     assert any(e.action == "library.export" for e in store.audit_entries())
 
 
+def test_new_guide_version_changes_nothing_until_restandardised(team, tmp_path):
+    from pipeline.team.workflow import outdated_members, restandardize_outdated
+
+    store, root, _, after, _ = team
+    sid = sorted(after.submitted.values())[1]
+    if store.submission(sid).status != "approved":
+        store.approve(sid, APPROVER)
+    before = {s.id: (s.guide_key, s.outputs) for s in approved_library(store, "acme")}
+    store.save_guide(ACME.replace("version: 1\n", "version: 2\n", 1).replace("eye_line: 0.40", "eye_line: 0.38"),
+                     APPROVER)
+    assert {s.id: (s.guide_key, s.outputs) for s in approved_library(store, "acme")} == before  # untouched
+    outdated = outdated_members(store, "acme")
+    assert sorted(outdated) == sorted(s.member_id for s in approved_library(store, "acme"))
+    plan = restandardize_outdated(store, "acme", APPROVER)
+    assert {i.member_id for i in plan.items} == set(outdated) and plan.guide_key == "acme@2"
+    (report,) = standardize_queue(store, "acme", APPROVER, tmp_path / "redo")
+    assert report.guide == "acme@2"
+    assert all(abs(p.metrics.eye_line - 0.38) < 0.005 for p in report.photos if p.output)
+    for item in plan.items:
+        assert store.submission(item.submission_id).outputs  # pending, with the new portrait
+    assert {s.id: (s.guide_key, s.outputs) for s in approved_library(store, "acme")} == before
+
+
 def test_opt_out_removes_member_from_library_and_disk(team, tmp_path):
     store, root, _, after, _ = team
     member_id, sid = next(iter(after.submitted.items()))

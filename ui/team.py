@@ -20,8 +20,8 @@ from pipeline.session import data_root
 from pipeline.team import NotFound, TeamError, TeamStore
 from pipeline.team.codes import check_code, consent_code
 from pipeline.team.workflow import (
-    approved_library, enrol_photos, export_library, notice_text, read_people_csv, save_guide_as, standardize_queue,
-    unpack_uploads,
+    approved_library, enrol_photos, export_library, notice_text, read_people_csv, restandardize_outdated,
+    save_guide_as, standardize_queue, unpack_uploads,
 )
 
 from .common import session_of
@@ -79,6 +79,15 @@ def _guide(guide_name: str):
             return load_style_guide(STYLEGUIDES_DIR / f"{guide_name}.yaml")
         except PresetError:
             raise gr.Error(f"There is no style guide named {guide_name!r}.") from None
+
+
+def restandardise(guide_name: str, token: str, profile: gr.OAuthProfile | None):
+    """After a guide edit: queue members whose approved portrait uses an older version."""
+    actor = _admin(guide_name, token, profile)
+    plan = restandardize_outdated(_store(), guide_name, actor)
+    skipped = f" Skipped {len(plan.skipped)} (no consent or inputs already deleted)." if plan.skipped else ""
+    return (f"{len(plan.items)} member(s) queued for {plan.guide_key}; press Standardise. Their approved "
+            f"portraits stay in use until new ones are approved.{skipped}"), *members_table(guide_name, token, profile)
 
 
 def _all_uses() -> list[str]:
@@ -357,6 +366,7 @@ def build_team_tab():
             # Any guide's background id may come through the API; the guide itself checks it.
             bg_dd = gr.Dropdown(label="Background", allow_custom_value=True, elem_id="team-background")
             std_btn = gr.Button("Standardise waiting photos", variant="primary", elem_id="team-standardise")
+            redo_btn = gr.Button("Re-standardise to the current guide version", elem_id="team-restandardise")
         std_gallery = gr.Gallery(label="Standardised portraits", columns=5, height="auto", elem_id="team-gallery")
         with gr.Row():
             sheet = gr.Image(label="Contact sheet", type="filepath", interactive=False, elem_id="team-sheet")
@@ -390,6 +400,7 @@ def build_team_tab():
         forget_btn.click(delete_member_data, [guide_dd, member_nb, code_tb], consent_md, api_name="team_delete_member")
         std_btn.click(standardise, [guide_dd, bg_dd, *admin_in], [std_gallery, sheet, report_md, report_file, *table_out],
                       api_name="team_standardise")
+        redo_btn.click(restandardise, [guide_dd, *admin_in], [decision_md, *table_out], api_name="team_restandardise")
         approve_btn.click(approve_submission, [guide_dd, queue_dd, reason_tb, *admin_in], [decision_md, *table_out],
                           api_name="team_approve")
         reject_btn.click(reject_submission, [guide_dd, queue_dd, reason_tb, *admin_in], [decision_md, *table_out],

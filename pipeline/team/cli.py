@@ -161,6 +161,15 @@ def _standardize(args: argparse.Namespace) -> int:
     return EXIT_FLAGGED if failed else EXIT_OK
 
 
+def _restandardize(args: argparse.Namespace) -> int:
+    from .workflow import restandardize_outdated
+
+    with _open(args) as store:
+        plan = restandardize_outdated(store, args.guide, args.actor, args.member or None)
+    _dump(plan.to_dict())
+    return EXIT_OK
+
+
 def _decide(args: argparse.Namespace) -> int:
     from .errors import TeamError
 
@@ -256,6 +265,13 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     s.add_argument("--background", default=None)
     s.add_argument("--actor", required=True)
     s.set_defaults(func=_standardize)
+
+    r = cmds.add_parser("restandardize", help="queue members on an older guide version (then run standardize)")
+    common(r)
+    r.add_argument("--guide", required=True)
+    r.add_argument("--member", type=int, action="append", default=[], help="only these members (default: outdated)")
+    r.add_argument("--actor", required=True)
+    r.set_defaults(func=_restandardize)
 
     for name in ("approve", "reject"):
         d = cmds.add_parser(name, help=f"{name} a submission (approvers of the guide only)")

@@ -196,6 +196,20 @@ def standardize_queue(store, guide_name: str, actor: str, out_dir: str | Path, *
     return reports
 
 
+def outdated_members(store, guide_name: str) -> list[int]:
+    """Members whose newest approved portrait was made with an older version of the guide."""
+    current = store.current_guide(guide_name).version
+    return [s.member_id for s in approved_library(store, guide_name) if s.guide_version < current]
+
+
+def restandardize_outdated(store, guide_name: str, actor: str, member_ids: Iterable[int] | None = None):
+    """The explicit step after a guide edit: new pending submissions, from the kept inputs, for
+    members on an older version (their approved portraits stay as they are until a new one is
+    approved). Run :func:`standardize_queue` next."""
+    ids = list(member_ids) if member_ids is not None else outdated_members(store, guide_name)
+    return store.restandardize(guide_name, ids, actor)
+
+
 def approved_library(store, guide_name: str) -> list[Submission]:
     """The newest approved submission of every active member who still consents."""
     newest: dict[int, Submission] = {}
