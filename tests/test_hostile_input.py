@@ -175,12 +175,14 @@ def test_capture_cli_survives_the_corpus_in_bounded_memory(tmp_path, faces_dir, 
     process's peak memory stays bounded (a 40000x40000 bomb decoded would need 1.6 GB)."""
     corpus = _corpus(tmp_path, faces_dir, seeds)
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    # Run the CLI in a child that reports its own peak RSS as its last stderr line.
-    wrapper = ("import resource, runpy, sys\n"
+    # Run the CLI in a child that reports its own peak RSS as its last stderr line. VmHWM belongs to
+    # the process image (reset by exec); ru_maxrss would carry over the forking pytest's size.
+    wrapper = ("import re, runpy, sys\n"
                "sys.argv = ['pipeline', *sys.argv[1:]]\n"
                "try:\n    runpy.run_module('pipeline', run_name='__main__')\n"
                "except SystemExit as e:\n    code = e.code\n"
-               "print('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+               "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)\n"
+               "print('PEAK_KB', hwm, file=sys.stderr)\n"
                "sys.exit(code)\n")
     proc = subprocess.run([sys.executable, "-c", wrapper, "capture", str(corpus), "--json"], cwd=ROOT,
                           capture_output=True, text=True, timeout=300, env=env)
