@@ -26,6 +26,17 @@ MAX_FILE_SIZE = "40mb"  # the same byte limit as pipeline.intake.IntakeLimits
 ASSETS = Path(__file__).parent / "assets"
 TABLE_HEADERS = ["file", "verdict", "selected", "pose", "reasons (measured vs threshold)"]
 MAX_IMAGES = 4
+# Queue and concurrency, chosen for the hardware (checked by benchmarks/load_bench.py, tests/test_load.py):
+# - "cpu": capture, review and export are CPU-bound (face models, encoding, signing): 2 at once, one per core
+#   of the 2-core host; more would only slow every user down.
+# - "gpu": train, generate and iterate share ONE slot per GPU, so training and generation never run at once on
+#   a card (they would fight for its memory, and LoRA loading mutates the shared pipeline).
+# - the queue holds at most QUEUE_MAX_SIZE waiting events; beyond that a user gets "queue full" at once rather
+#   than an unbounded wait. Progress stays on (show_progress="full") so the status tracker shows the queue position.
+CPU_LIMIT, GPU_LIMIT = 2, 1
+QUEUE_MAX_SIZE = int(os.environ.get("HEADSHOT_QUEUE_MAX_SIZE", "64"))
+CPU_QUEUE = {"concurrency_limit": CPU_LIMIT, "concurrency_id": "cpu", "show_progress": "full"}
+GPU_QUEUE = {"concurrency_limit": GPU_LIMIT, "concurrency_id": "gpu", "show_progress": "full"}
 
 
 def build_app() -> gr.Blocks:
@@ -151,7 +162,7 @@ def build_app() -> gr.Blocks:
         team_guide, team_guide_out, team_table_in, team_table_out = build_team_tab()
 
         check_btn.click(check_photos, inputs=files, outputs=[gallery, summary, table, selection, report_file],
-                        api_name="check_capture")
+                        api_name="check_capture", **CPU_QUEUE)
         confirm_btn.click(confirm_selection, inputs=selection, outputs=confirmed, api_name="confirm_selection")
         delete_btn.click(delete_photos, inputs=[files, gallery],
                          outputs=[files, gallery, summary, table, selection, report_file, confirmed],
@@ -162,7 +173,7 @@ def build_app() -> gr.Blocks:
         base_tb.change(base_status, base_tb, base_status_md)
         for trigger in (train_tab.select, steps_nb.change, rank_nb.change, confirm_btn.click):
             trigger(estimate_training, [base_tb, steps_nb, rank_nb], estimate_md)
-        train_btn.click(start_training, [base_tb, steps_nb, rank_nb], [train_md, loss_plot], api_name="train")
+        train_btn.click(start_training, [base_tb, steps_nb, rank_nb], [train_md, loss_plot], api_name="train", **GPU_QUEUE)
         cancel_btn.click(cancel_training, None, train_md, api_name="cancel_training")
         hub_btn.click(save_to_hub, repo_tb, hub_md, api_name="save_to_hub")
 
@@ -190,23 +201,24 @@ def build_app() -> gr.Blocks:
         preset_loaded.then(on_preview, form_inputs, [prompt_out, negative_out])
         for component in (preset_dd, extra_tb, negative_tb, *field_dds):
             component.change(on_preview, form_inputs, [prompt_out, negative_out])
-        gen_btn.click(on_generate, form_inputs, [gen_gallery, result_ids, selected_id], api_name="generate")
+        gen_btn.click(on_generate, form_inputs, [gen_gallery, result_ids, selected_id], api_name="generate",
+                      **GPU_QUEUE)
         gen_gallery.select(on_pick, result_ids, selected_id)
 
         # Iterate
         selected_id.change(show_selected, selected_id, [selected_img, selected_md])
         selected_id.change(field_values, [selected_id, field_radio], values_cb)
         field_radio.change(field_values, [selected_id, field_radio], values_cb)
-        row_btn.click(iterate_row, [selected_id, field_radio, values_cb], row_gallery, api_name="iterate")
+        row_btn.click(iterate_row, [selected_id, field_radio, values_cb], row_gallery, api_name="iterate", **GPU_QUEUE)
         back_btn.click(step_back, selected_id, selected_id)
         review_btn.click(review_results, [review_preset, sort_cb, pass_cb, review_uploads],
                          [review_gallery, review_ids, review_table],
-                         api_name="review")
-        review_gallery.select(show_review, review_ids, [review_pick, sheet_img, report_json])
+                         api_name="review", **CPU_QUEUE)
+        review_gallery.select(show_review, review_ids, [review_pick, sheet_img, report_json], **CPU_QUEUE)
         approve_btn.click(approve, review_pick, shortlist_md, api_name="approve")
         reject_btn.click(reject, review_pick, shortlist_md, api_name="reject")
         export_btn.click(export_files, [specs_cb, first_tb, last_tb, real_cb, uploads], [bundle, manifest_json],
-                         api_name="export")
+                         api_name="export", **CPU_QUEUE)
         demo.unload(end_session)
     return demo
 
@@ -219,10 +231,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # HEADSHOT_LOG_LEVEL=DEBUG is safe to turn on: no level logs photos, prompts or tokens.
+    logging.basicConfig(level=os.environ.get("HEADSHOT_LOG_LEVEL", "WARNING").upper(),
+                        format="%(levelname)s %(name)s: %(message)s")
     warm_up()
     sweep_at_start(data_root())  # retention: expired team input photos go before anyone is served
-    demo.queue(default_concurrency_limit=2).launch(
+    demo.queue(default_concurrency_limit=2, max_size=QUEUE_MAX_SIZE).launch(
         server_name=args.host, server_port=args.port, max_file_size=MAX_FILE_SIZE, footer_links=["api", "gradio"],
     )
 

@@ -1,8 +1,9 @@
 """The capture step through the running app: gradio_client and a real headless Chromium."""
 from __future__ import annotations
 
-import os
+import contextlib
 import json
+import os
 import re
 import shutil
 import socket
@@ -32,8 +33,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+@contextlib.contextmanager
+def start_app(tmp_path_factory, **extra_env):
+    """app.py in a subprocess on a free loopback port; yields (url, data_dir, log_path)."""
     data_dir = tmp_path_factory.mktemp("data")
     port = _free_port()
     # The engine steps run on a tiny SDXL built from configs, small and fast enough for a CPU.
@@ -41,8 +43,9 @@ def server(tmp_path_factory):
                GRADIO_TEMP_DIR=str(tmp_path_factory.mktemp("gradio")),
                HEADSHOT_BASE_MODEL=str(tiny_sdxl_dir(tmp_path_factory)), HEADSHOT_IMAGE_SIZE="64",
                HEADSHOT_GEN_STEPS="2", HEADSHOT_TRAIN_RESOLUTION="64",
-               HEADSHOT_ADMIN_TOKEN=ADMIN_TOKEN, HEADSHOT_ADMIN_USER="acme-brand-lead")
-    log_file = open(tmp_path_factory.mktemp("log") / "app.log", "w+")
+               HEADSHOT_ADMIN_TOKEN=ADMIN_TOKEN, HEADSHOT_ADMIN_USER="acme-brand-lead", **extra_env)
+    log_path = tmp_path_factory.mktemp("log") / "app.log"
+    log_file = open(log_path, "w+")
     proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=REPO, env=env,
                             stdout=log_file, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}/"
@@ -59,13 +62,21 @@ def server(tmp_path_factory):
     else:
         proc.kill()
         pytest.fail("app.py did not start within 120 s")
-    yield url, data_dir
-    proc.terminate()
     try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log_file.close()
+        yield url, data_dir, log_path
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log_file.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with start_app(tmp_path_factory) as (url, data_dir, _):
+        yield url, data_dir
 
 
 @pytest.fixture(scope="module")
