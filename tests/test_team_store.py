@@ -371,7 +371,7 @@ def test_audit_log_is_append_only(store):
                 conn.execute(statement)
     assert [e.to_dict() for e in store.audit_entries()] == before
     public = [n for n in dir(store) if not n.startswith("_") and "audit" in n]
-    assert public == ["audit_entries"]  # reading only: no update or delete API
+    assert public == ["audit", "audit_entries"]  # append and read only: no update or delete API
 
 
 def test_audit_log_holds_ids_not_names_or_photo_files(store, root):
