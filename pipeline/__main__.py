@@ -142,6 +142,9 @@ def _export(args: argparse.Namespace) -> int:
     except IntakeError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:  # ExportError (e.g. the disk is full): nothing partial is left behind
+        print(f"error: export failed: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
     print(json.dumps({"zip": str(zip_path), "manifest": str(Path(args.out) / "manifest.json"),
                       "unframed": len(unframed)}))
     return EXIT_FLAGGED if unframed else EXIT_OK

@@ -15,6 +15,7 @@ overrides.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
@@ -36,6 +37,33 @@ from PIL import Image, ImageCms, ImageOps
 from PIL.PngImagePlugin import PngInfo
 
 from . import provenance
+
+class ExportError(OSError):
+    """An export that could not be written (e.g. the disk is full); the message is safe to show.
+
+    A subclass of OSError so callers that already catch OSError keep working."""
+
+
+# ENOSPC: no space left on the device; EDQUOT: the user's disk quota is used up.
+_DISK_FULL = {errno.ENOSPC} | ({errno.EDQUOT} if hasattr(errno, "EDQUOT") else set())
+DISK_FULL_MESSAGE = ("The disk is full, so the export could not be written. Nothing half-written was "
+                     "left behind. Free some disk space, or export fewer images or sizes, and try again.")
+
+
+def _failed(exc: BaseException) -> BaseException:
+    """What an export failure is re-raised as: disk full becomes one clear :class:`ExportError`."""
+    if isinstance(exc, OSError) and not isinstance(exc, ExportError) and exc.errno in _DISK_FULL:
+        return ExportError(errno.ENOSPC, DISK_FULL_MESSAGE)
+    return exc
+
+
+def _remove(paths) -> None:
+    for p in paths:
+        try:
+            Path(p).unlink(missing_ok=True)
+        except OSError:  # best effort: the original error is what the caller needs to see
+            pass
+
 
 # --------------------------------------------------------------------------- specs
 FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
@@ -342,37 +370,45 @@ def export_image(image_path, spec_names: Sequence[str], out_dir, person: Mapping
 
     results: list[ExportedFile] = []
     taken = set(taken or ())  # names already used in out_dir by this bundle
-    for spec in chosen:
-        rect = crop_rect(im.width, im.height, spec.aspect, crop_box,
-                         (spec.safe_margin if crop_margin is None else crop_margin)
-                         if crop_box is not None else 0.0)
-        cw, ch = rect[2] - rect[0], rect[3] - rect[1]
-        for w, h in spec.output_sizes(cw, ch):
-            out = im.resize((w, h), Image.Resampling.LANCZOS, box=rect)
-            name = render_name(name_template, person=person, spec=spec.name, w=w, h=h,
-                               ext=spec.ext, index=len(results))
-            stem, ext = os.path.splitext(name)
-            i = 2
-            while name in taken:
-                name = f"{stem}-{i}{ext}"
-                i += 1
-            taken.add(name)
-            final = _inside(out_dir, name)
-            title = name
-            fd, tmp_name = tempfile.mkstemp(prefix=".unsigned-", suffix="." + spec.ext, dir=out_dir)
-            os.close(fd)
-            tmp = Path(tmp_name)
-            try:
-                _save(out, tmp, spec, build_xmp(dst_type, title=title, generated=generated,
-                                                person=person))
-                # LAST step: signing writes the final file; nothing touches the pixels after.
-                provenance.sign_file(tmp, final, MIME[spec.format], identity,
-                                     digital_source_type=dst_type, action="c2pa.created",
-                                     title=title, extra_actions=extra, signer=signer)
-            finally:
-                tmp.unlink(missing_ok=True)
-            results.append(ExportedFile(final, spec.name, w, h, spec.format, sha256_file(final),
-                                        source_result))
+    try:
+        for spec in chosen:
+            rect = crop_rect(im.width, im.height, spec.aspect, crop_box,
+                             (spec.safe_margin if crop_margin is None else crop_margin)
+                             if crop_box is not None else 0.0)
+            cw, ch = rect[2] - rect[0], rect[3] - rect[1]
+            for w, h in spec.output_sizes(cw, ch):
+                out = im.resize((w, h), Image.Resampling.LANCZOS, box=rect)
+                name = render_name(name_template, person=person, spec=spec.name, w=w, h=h,
+                                   ext=spec.ext, index=len(results))
+                stem, ext = os.path.splitext(name)
+                i = 2
+                while name in taken:
+                    name = f"{stem}-{i}{ext}"
+                    i += 1
+                taken.add(name)
+                final = _inside(out_dir, name)
+                title = name
+                fd, tmp_name = tempfile.mkstemp(prefix=".unsigned-", suffix="." + spec.ext, dir=out_dir)
+                os.close(fd)
+                tmp = Path(tmp_name)
+                try:
+                    _save(out, tmp, spec, build_xmp(dst_type, title=title, generated=generated,
+                                                    person=person))
+                    # LAST step: signing writes the final file; nothing touches the pixels after.
+                    provenance.sign_file(tmp, final, MIME[spec.format], identity,
+                                         digital_source_type=dst_type, action="c2pa.created",
+                                         title=title, extra_actions=extra, signer=signer)
+                finally:
+                    tmp.unlink(missing_ok=True)
+                results.append(ExportedFile(final, spec.name, w, h, spec.format, sha256_file(final),
+                                            source_result))
+    except BaseException as exc:
+        # Files this call finished are removed too: a half-exported image set is not an export.
+        _remove(f.path for f in results)
+        failure = _failed(exc)
+        if failure is exc:
+            raise
+        raise failure from exc
     return results
 
 
@@ -408,49 +444,79 @@ def export_bundle(images: Union[str, Path, Sequence, Mapping], spec_names: Seque
         identity = provenance.ensure_signing_identity(data_dir)
     out_dir = Path(out_dir)
     files_dir = out_dir / "files"
+    made_files_dir = not files_dir.exists()
     files_dir.mkdir(parents=True, exist_ok=True)
 
     dst_type = digital_source_type or _default_source_type(generated)
     exported: list[ExportedFile] = []
-    with provenance.open_signer(identity) as signer:
-        for n, (result_id, path) in enumerate(items):
-            who = (people or {}).get(result_id, person)
-            template = name_template
-            if len(items) > 1 and not people:
-                stem, dot, ext = name_template.rpartition(".")
-                template = f"{stem}-r{n + 1}.{ext}" if dot else f"{name_template}-r{n + 1}"
-            box = (crop_boxes or {}).get(result_id, crop_box)
-            exported += export_image(path, spec_names, files_dir, who, generated, box,
-                                     identity=identity, name_template=template,
-                                     source_result=result_id, crop_margin=crop_margin,
-                                     digital_source_type=dst_type, signer=signer,
-                                     taken={f.path.name for f in exported}, specs=specs)
+    written: list[Path] = []  # final names this call wrote besides the image files
+    tmp: Optional[Path] = None
+    try:
+        with provenance.open_signer(identity) as signer:
+            for n, (result_id, path) in enumerate(items):
+                who = (people or {}).get(result_id, person)
+                template = name_template
+                if len(items) > 1 and not people:
+                    stem, dot, ext = name_template.rpartition(".")
+                    template = f"{stem}-r{n + 1}.{ext}" if dot else f"{name_template}-r{n + 1}"
+                box = (crop_boxes or {}).get(result_id, crop_box)
+                exported += export_image(path, spec_names, files_dir, who, generated, box,
+                                         identity=identity, name_template=template,
+                                         source_result=result_id, crop_margin=crop_margin,
+                                         digital_source_type=dst_type, signer=signer,
+                                         taken={f.path.name for f in exported}, specs=specs)
 
-    manifest = {
-        "generator": provenance.CLAIM_GENERATOR,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "person": {k: str(v) for k, v in (person or {}).items() if k in ("first", "last")},
-        "generated": bool(generated),
-        "digital_source_type": dst_type,
-        "c2pa_signed": True,
-        "files": [f.to_dict() for f in exported],
-    }
-    if zip_name:
-        zname = slugify(Path(str(zip_name)).stem if str(zip_name).endswith(".zip") else zip_name,
-                        "headshots") + ".zip"
-    else:
-        zname = render_name("{last}_{first}_headshots.zip", person=person, spec="", w=0, h=0,
-                            ext="zip")
-    zip_path = _inside(out_dir, zname)
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))  # beside the zip, as the CLI promises
-    tmp = zip_path.with_name(zip_path.name + ".tmp")
-    # ZIP_STORED: members are stored byte-for-byte (already-compressed images, signed bytes).
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
-        for f in exported:
-            zf.write(f.path, f.path.name)
-        zf.writestr("manifest.json", json.dumps(manifest, indent=2))
-    os.replace(tmp, zip_path)
+        manifest = {
+            "generator": provenance.CLAIM_GENERATOR,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "person": {k: str(v) for k, v in (person or {}).items() if k in ("first", "last")},
+            "generated": bool(generated),
+            "digital_source_type": dst_type,
+            "c2pa_signed": True,
+            "files": [f.to_dict() for f in exported],
+        }
+        if zip_name:
+            zname = slugify(Path(str(zip_name)).stem if str(zip_name).endswith(".zip") else zip_name,
+                            "headshots") + ".zip"
+        else:
+            zname = render_name("{last}_{first}_headshots.zip", person=person, spec="", w=0, h=0,
+                                ext="zip")
+        zip_path = _inside(out_dir, zname)
+        manifest_text = json.dumps(manifest, indent=2)
+        # Beside the zip, as the CLI promises; temp + rename so a failed write leaves no stub.
+        _write_text_atomic(out_dir / "manifest.json", manifest_text)
+        written.append(out_dir / "manifest.json")
+        tmp = zip_path.with_name(zip_path.name + ".tmp")
+        # ZIP_STORED: members are stored byte-for-byte (already-compressed images, signed bytes).
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+            for f in exported:
+                zf.write(f.path, f.path.name)
+            zf.writestr("manifest.json", manifest_text)
+        os.replace(tmp, zip_path)
+    except BaseException as exc:
+        # No half bundle: remove this call's images, manifest and partial zip (other files stay).
+        _remove([f.path for f in exported] + written + ([tmp] if tmp is not None else []))
+        if made_files_dir:
+            try:
+                files_dir.rmdir()  # only if empty
+            except OSError:
+                pass
+        failure = _failed(exc)
+        if failure is exc:
+            raise
+        raise failure from exc
     return zip_path
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def export_framed(images: Mapping[str, str | Path], spec_names: Sequence[str], out_dir, person=None,

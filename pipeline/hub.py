@@ -24,11 +24,14 @@ Design decisions, in one place:
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import json
 import logging
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +54,7 @@ MAX_REPO_NAME = 96
 TOKEN_ENV = "HF_TOKEN"
 LOCAL_BASE = "(local folder)"
 
+_SINGLE_TRY: contextvars.ContextVar[bool] = contextvars.ContextVar("hub_single_try", default=False)
 _NAME_BAD = re.compile(r"[^A-Za-z0-9._-]+")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 
@@ -65,6 +69,14 @@ class HubAuthError(HubError):
 
 class HubUnavailable(ModelUnavailable):
     """The Hub cannot be reached (offline mode or no connection) and nothing usable is cached."""
+
+
+class HubRateLimited(HubError):
+    """The Hub answered 429; ``retry_after`` is its Retry-After in seconds, when it sent one."""
+
+    def __init__(self, message: str, retry_after: int | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class LoraNotFound(ModelUnavailable):
@@ -290,30 +302,12 @@ def save_lora_to_hub(lora_dir: str | Path, repo_name: str, token: Any = None, ap
 
     failure: Exception | None = None
     try:
-        user = api.whoami(token=secret)
-        owner = user.get("name") if isinstance(user, dict) else None
-        if not owner:
-            raise HubAuthError("The Hub did not return a user name for this sign-in; sign in again.")
-        repo_id = f"{owner}/{name}"
-        api.create_repo(repo_id, token=secret, private=True, repo_type="model", exist_ok=True)
-
-        card = model_card(folder, base_model=base_model, trigger=trigger, repo_id=repo_id, license=license)
-        card.save(folder / README)
-
-        uploads: list[tuple[str, Any]] = [(LORA_FILE, str(folder / LORA_FILE))]
-        if training is not None:
-            uploads.append((TRAINING_JSON, training))
-        uploads.append((README, str(folder / README)))
-        if any(p not in UPLOAD_FILES for p, _ in uploads):  # pragma: no cover - guards future edits
-            raise HubError("refusing to upload a file outside the allow-list")
-        for path_in_repo, source in uploads:
-            api.upload_file(path_or_fileobj=source, path_in_repo=path_in_repo, repo_id=repo_id,
-                            token=secret, repo_type="model",
-                            commit_message=f"Headshot Studio: upload {path_in_repo}")
+        with _single_try():
+            repo_id, uploads = _upload(api, folder, name, secret, training, base_model, trigger, license)
     except (HubError, ModelUnavailable):
         raise
     except Exception as exc:  # noqa: BLE001 - hub/network errors come in many types
-        failure = _translate(exc, secret, "save the LoRA to the Hub")
+        failure = _translate(exc, secret, "save the LoRA to the Hub", api)
     if failure is not None:
         # Raised outside the except block: the original error (whose text may quote the token)
         # is neither the cause nor the context of what callers see or log.
@@ -322,29 +316,157 @@ def save_lora_to_hub(lora_dir: str | Path, repo_name: str, token: Any = None, ap
     return repo_id
 
 
-def _translate(exc: Exception, secret: str | None, doing: str) -> Exception:
-    """A token-free, actionable error for a failed Hub call."""
-    from huggingface_hub.errors import (HfHubHTTPError, LocalEntryNotFoundError, LocalTokenNotFoundError,
-                                        OfflineModeIsEnabled)
+def _upload(api: Any, folder: Path, name: str, secret: str, training: bytes | None, base_model: str | None,
+            trigger: str | None, license: str) -> tuple[str, list]:
+    """whoami, create the private repo, upload the allow-listed files: each request once, in order."""
+    user = api.whoami(token=secret)
+    owner = user.get("name") if isinstance(user, dict) else None
+    if not owner:
+        raise HubAuthError("The Hub did not return a user name for this sign-in; sign in again.")
+    repo_id = f"{owner}/{name}"
+    api.create_repo(repo_id, token=secret, private=True, repo_type="model", exist_ok=True)
 
-    detail = _scrub(f"{type(exc).__name__}: {exc}", secret)
-    network = (OfflineModeIsEnabled, LocalEntryNotFoundError, ConnectionError, TimeoutError)
+    card = model_card(folder, base_model=base_model, trigger=trigger, repo_id=repo_id, license=license)
+    card.save(folder / README)
+
+    uploads: list[tuple[str, Any]] = [(LORA_FILE, str(folder / LORA_FILE))]
+    if training is not None:
+        uploads.append((TRAINING_JSON, training))
+    uploads.append((README, str(folder / README)))
+    if any(p not in UPLOAD_FILES for p, _ in uploads):  # pragma: no cover - guards future edits
+        raise HubError("refusing to upload a file outside the allow-list")
+    for path_in_repo, source in uploads:
+        api.upload_file(path_or_fileobj=source, path_in_repo=path_in_repo, repo_id=repo_id,
+                        token=secret, repo_type="model",
+                        commit_message=f"Headshot Studio: upload {path_in_repo}")
+    return repo_id, uploads
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """What a failed Hub call amounts to: an HTTP status (with Retry-After) or no connection."""
+
+    status: int | None = None
+    retry_after: int | None = None
+    unreachable: bool = False
+
+
+def _network_types() -> tuple[type[BaseException], ...]:
+    types: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError)
     try:
         import httpx2
 
-        network += (httpx2.TransportError,)
+        types += (httpx2.TransportError,)
     except ImportError:  # pragma: no cover
         pass
+    return types
+
+
+def _classify(exc: BaseException) -> _Failure | None:
+    """Walk the cause chain (snapshot_download wraps HTTP and connection errors in
+    LocalEntryNotFoundError) for the first HTTP response or connection failure."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    network = _network_types()
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, HfHubHTTPError):
+            response = getattr(current, "response", None)
+            status = getattr(response, "status_code", None)
+            if status is not None:
+                return _Failure(status=int(status), retry_after=_retry_after(response))
+        if isinstance(current, network):
+            return _Failure(unreachable=True)
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _retry_after(response: Any) -> int | None:
+    value = (getattr(response, "headers", None) or {}).get("retry-after")
+    try:
+        return max(0, int(str(value).strip())) if value is not None else None
+    except ValueError:  # an HTTP date: not worth parsing for a message
+        return None
+
+
+def _endpoint_host(api: Any = None) -> str:
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    endpoint = getattr(api, "endpoint", None) or constants.ENDPOINT
+    return urlparse(str(endpoint)).netloc or "huggingface.co"
+
+
+def _failure_error(failure: _Failure, doing: str, host: str, what: str = "that repo") -> Exception:
+    """The specific, token-free message for a classified failure (one per status)."""
+    if failure.unreachable:
+        return HubUnavailable(f"Cannot {doing}: cannot reach the Hugging Face Hub ({host}). Check the internet "
+                              "connection and try again later.")
+    status = failure.status
+    if status == 401:
+        return HubAuthError(f"Cannot {doing}: the Hub did not accept your sign-in (HTTP 401: the token is "
+                            "invalid or expired). Sign in again with Hugging Face.")
+    if status == 403:
+        return HubAuthError(f"Cannot {doing}: this sign-in has no write access to {what} or its "
+                            "organisation (HTTP 403). Sign in with an account (or token) that has write "
+                            "access, or pick a repo in your own namespace.")
+    if status == 404:
+        return HubError(f"Cannot {doing}: repo not found on the Hub (HTTP 404). Check the name, or sign in "
+                        "with an account that can see it.")
+    if status == 429:
+        wait = (f"try again in {failure.retry_after} s" if failure.retry_after is not None
+                else "wait a minute and try again")
+        return HubRateLimited(f"Cannot {doing}: the Hub is rate limiting requests (HTTP 429); {wait}.",
+                              failure.retry_after)
+    return HubError(f"Cannot {doing}: the Hub answered HTTP {status}. Try again later.")
+
+
+def _translate(exc: Exception, secret: str | None, doing: str, api: Any = None) -> Exception:
+    """A token-free, actionable error for a failed Hub call."""
+    from huggingface_hub.errors import LocalEntryNotFoundError, LocalTokenNotFoundError, OfflineModeIsEnabled
+
     if isinstance(exc, LocalTokenNotFoundError):
         return HubAuthError(f"Cannot {doing}: not signed in. Sign in with Hugging Face (or set HF_TOKEN).")
-    if isinstance(exc, network):
-        return HubUnavailable(f"Cannot {doing}: the Hub is unreachable ({detail}). Go online and try again.")
-    if isinstance(exc, HfHubHTTPError):
-        status = getattr(getattr(exc, "response", None), "status_code", None)
-        if status in (401, 403):
-            return HubAuthError(f"Cannot {doing}: the Hub refused this sign-in (HTTP {status}). Sign in again "
-                                "with write access.")
-    return HubError(f"Cannot {doing}: {detail}")
+    failure = _classify(exc)
+    if failure is not None:
+        return _failure_error(failure, doing, _endpoint_host(api))
+    if isinstance(exc, (OfflineModeIsEnabled, LocalEntryNotFoundError)):
+        return HubUnavailable(f"Cannot {doing}: the Hub is unreachable. Go online and try again.")
+    return HubError(f"Cannot {doing}: {_scrub(f'{type(exc).__name__}: {exc}', secret)}")
+
+
+@contextlib.contextmanager
+def _single_try():
+    """One try per user action: while active, a 429 is raised at once instead of being retried.
+
+    huggingface_hub retries uploads on 429 (up to 5 times, honouring Retry-After) inside
+    ``http_backoff``. For a button press that is a hidden wait or a retry storm; the user gets the
+    rate-limit message with the wait instead. Implemented as a response hook on the shared client,
+    gated by a context variable, so other callers in the process keep the library's behaviour.
+    """
+    from huggingface_hub.utils import get_session
+
+    client = get_session()
+    hooks = client.event_hooks
+    if _raise_rate_limited not in hooks.get("response", []):
+        hooks.setdefault("response", []).append(_raise_rate_limited)
+        client.event_hooks = hooks
+    token = _SINGLE_TRY.set(True)
+    try:
+        yield
+    finally:
+        _SINGLE_TRY.reset(token)
+
+
+def _raise_rate_limited(response) -> None:
+    if _SINGLE_TRY.get() and response.status_code == 429:
+        from huggingface_hub.utils import hf_raise_for_status
+
+        response.read()
+        hf_raise_for_status(response)
 
 
 # --------------------------------------------------------------------------------------------
@@ -361,27 +483,41 @@ def _offline_message(what: str, ref: str, local_hint: str) -> str:
 def _snapshot(repo_id: str, revision: str | None, patterns: list[str], cache_dir, token, what: str,
               local_hint: str, not_found: type[ModelUnavailable] = ModelUnavailable) -> Path:
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError,
-                                        OfflineModeIsEnabled, RepositoryNotFoundError, RevisionNotFoundError)
 
     secret = None if token is None else getattr(token, "token", token)
     ref = repo_id + (f"@{revision}" if revision else "")
+    failure: Exception | None = None
     try:
         folder = snapshot_download(repo_id, revision=revision, allow_patterns=patterns, cache_dir=cache_dir,
                                    token=secret, local_files_only=hub_offline(), etag_timeout=10)
-    except (LocalEntryNotFoundError, OfflineModeIsEnabled) as exc:
-        raise HubUnavailable(_offline_message(what, ref, local_hint)) from exc
-    except (RepositoryNotFoundError, GatedRepoError, RevisionNotFoundError) as exc:
-        raise not_found(f"{what} {ref!r} was not found on the Hub, or it is private and this sign-in "
-                           "cannot read it.") from exc
-    except HfHubHTTPError as exc:
-        raise _translate(exc, secret, f"download {what} {ref!r}") from exc
-    except Exception as exc:  # noqa: BLE001 - connection errors (httpx2) and timeouts
-        translated = _translate(exc, secret, f"download {what} {ref!r}")
-        if isinstance(translated, HubUnavailable):
-            raise HubUnavailable(_offline_message(what, ref, local_hint)) from exc
-        raise
+    except Exception as exc:  # noqa: BLE001 - HTTP, connection and cache errors come in many types
+        failure = _download_error(exc, ref, what, local_hint, not_found, secret)
+    if failure is not None:
+        raise failure  # outside the except block: no chained original that might quote a token
     return Path(folder)
+
+
+def _download_error(exc: Exception, ref: str, what: str, local_hint: str, not_found: type[ModelUnavailable],
+                    secret: str | None) -> Exception:
+    from huggingface_hub.errors import (GatedRepoError, LocalEntryNotFoundError, OfflineModeIsEnabled,
+                                        RepositoryNotFoundError, RevisionNotFoundError)
+
+    if hub_offline() and isinstance(exc, (LocalEntryNotFoundError, OfflineModeIsEnabled)):
+        return HubUnavailable(_offline_message(what, ref, local_hint))
+    failure = _classify(exc)
+    doing = f"download {what} {ref!r}"
+    if failure is not None and failure.unreachable:
+        return HubUnavailable(f"{_failure_error(failure, doing, _endpoint_host())} "
+                              + _offline_message(what, ref, local_hint))
+    if isinstance(exc, (RepositoryNotFoundError, GatedRepoError, RevisionNotFoundError)) or (
+            failure is not None and failure.status == 404):
+        return not_found(f"{what} {ref!r} was not found on the Hub (repo not found, HTTP 404), or it is "
+                         "private and this sign-in cannot read it.")
+    if failure is not None:
+        return _failure_error(failure, doing, _endpoint_host(), what=f"{what} {ref!r}")
+    if isinstance(exc, (LocalEntryNotFoundError, OfflineModeIsEnabled)):
+        return HubUnavailable(_offline_message(what, ref, local_hint))
+    return _translate(exc, secret, doing)
 
 
 def resolve_lora(ref: str | Path, *, cache_dir: str | Path | None = None, token: Any = None) -> Path:

@@ -23,9 +23,14 @@ import sys
 import tarfile
 from pathlib import Path
 
+import hypothesis  # noqa: F401  (see below)
 import numpy as np
 import pytest
 from PIL import Image, ImageOps
+
+# Imported up front on purpose: hypothesis's pytest plugin otherwise imports it lazily while
+# printing the summary, and on CPython 3.11.7 that late import (after the torch-heavy tests) fails
+# with "SystemError: AST constructor recursion depth mismatch", turning a green run red.
 
 REPO = Path(__file__).resolve().parents[1]
 # The CI clones the repo into another folder with a copy of shared/ beside it: always <repo>/../shared.

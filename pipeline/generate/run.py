@@ -115,6 +115,12 @@ def generate(spec: GenerationSpec, n: int = 1, cache: PipelineCache | None = Non
                         _save_png(image, result.image_path, result)
                     results.append(result)
                     log.info("generated %s (spec %s) in %.2f s", result.id, spec.spec_id(), result.seconds)
+        except torch.OutOfMemoryError:
+            # Give the failed request's activations back before the next request in this process;
+            # the finally below removes its adapter, so the pipeline is as it was before the call.
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            raise
         finally:
             if adapter is not None:
                 _drop_adapters(pipe, [a for a in adapters_present(pipe) if a == adapter])

@@ -41,15 +41,20 @@ class TrainConfig:
     mixed_precision: str = "bf16"  # "no" | "fp16" | "bf16"; CPU always trains in float32
     chunk_steps: int | None = None  # None: no step limit per call
     chunk_seconds: float | None = None  # None: no time limit per call
+    # Also checkpoint every this many steps inside a call (None: only at the end of the call), so
+    # a process killed mid-chunk (ZeroGPU abort, OOM killer) loses at most this many steps.
+    checkpoint_steps: int | None = None
 
     # Fields that do not change the weights (where and how long one call runs).
-    _NOT_HASHED = ("photos", "out_dir", "chunk_steps", "chunk_seconds")
+    _NOT_HASHED = ("photos", "out_dir", "chunk_steps", "chunk_seconds", "checkpoint_steps")
 
     def __post_init__(self):
         if self.mixed_precision not in ("no", "fp16", "bf16"):
             raise ValueError("mixed_precision must be 'no', 'fp16' or 'bf16'")
         if not 0.0 <= self.face_crop_share <= 1.0:
             raise ValueError("face_crop_share must be within [0, 1]")
+        if self.checkpoint_steps is not None and self.checkpoint_steps < 1:
+            raise ValueError("checkpoint_steps must be >= 1 (or None)")
         if self.steps < 1 or self.rank < 1 or self.batch_size < 1 or self.resolution < 8:
             raise ValueError("steps, rank, batch_size must be >= 1 and resolution >= 8")
 

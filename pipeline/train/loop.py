@@ -2,11 +2,14 @@
 atomic checkpoints with every RNG state, :func:`train` in resumable chunks, and loss helpers."""
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import logging
 import os
 import random
 import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -22,7 +25,93 @@ log = logging.getLogger(__name__)
 LORA_TARGETS = ["to_k", "to_q", "to_v", "to_out.0"]
 LORA_FILE = "pytorch_lora_weights.safetensors"
 CHECKPOINT = "checkpoint"
+MANIFEST = "manifest.json"  # sha256 of every checkpoint file, written after them
+CHECKPOINT_FILES = ("lora.safetensors", "optimizer.pt", "rng.pt", "state.json")
+TMP_PREFIX = f".{CHECKPOINT}.tmp-"  # temp folders (checkpoint or LoRA being written); never final names
+OLD_CHECKPOINT = f".{CHECKPOINT}.old"
 MAX_GRAD_NORM = 1.0
+
+
+# --------------------------------------------------------------------------- durable writes
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make renames inside ``path`` durable (a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - e.g. Windows
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - some filesystems refuse fsync on directories
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Temp file in the same folder, fsync, os.replace: the final name holds old or new bytes only."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _torch_bytes(obj) -> bytes:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def verify_checkpoint(ckpt: str | Path) -> dict[str, bytes]:
+    """The checkpoint's files as bytes, each checked against the sha256 in its manifest.
+
+    Raises :class:`TrainingError` (nothing is loaded) when the manifest is missing or unreadable, a
+    file is missing, or a file's bytes differ from the recorded hash (disk corruption, a copy cut
+    short, an edit). There is no fallback to an older checkpoint: only one is kept, and silently
+    training on from somewhere else would hide the damage.
+    """
+    ckpt = Path(ckpt)
+    fix = ("It was not loaded. Delete the checkpoint folder and train again (resume=False), "
+           "or use another output folder.")
+    try:
+        manifest = json.loads((ckpt / MANIFEST).read_text())
+        recorded = manifest["sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise TrainingError(f"The training checkpoint has no readable integrity manifest ({MANIFEST}), "
+                            f"so it cannot be trusted. {fix}") from None
+    files: dict[str, bytes] = {}
+    for name in CHECKPOINT_FILES:
+        try:
+            data = (ckpt / name).read_bytes()
+        except OSError:
+            raise TrainingError(f"The training checkpoint is incomplete: {name} is missing. {fix}") from None
+        if hashlib.sha256(data).hexdigest() != recorded.get(name):
+            raise TrainingError(f"The training checkpoint is damaged: {name} does not match the sha256 "
+                                f"recorded when it was saved. {fix}")
+        files[name] = data
+    return files
 
 
 def _versions() -> dict:
@@ -120,6 +209,7 @@ class _State:
         self.generator = torch.Generator("cpu").manual_seed(config.seed)
         self.step = 0
         self.losses: list[float] = []
+        self.start_steps: list[int] = []  # the step each train() call started at (resumes > 0)
         self.by_kind = {k: [i for i, kk in enumerate(self.kinds) if kk == k] for k in ("face", "full")}
 
     # ---------------------------------------------------------------- batches
@@ -181,50 +271,66 @@ class _State:
     # ---------------------------------------------------------------- checkpoints
 
     def save_checkpoint(self, out_dir: Path, config_hash: str) -> None:
-        """Write out_dir/checkpoint atomically: a tmp folder, then renames."""
-        from safetensors.torch import save_file
+        """Write out_dir/checkpoint atomically: files into a temp folder beside it (fsynced), then a
+        sha256 manifest written last, then renames. A reader sees the old or the new checkpoint,
+        never a mix; a folder without a matching manifest is refused (see :func:`verify_checkpoint`)."""
+        from safetensors.torch import save
 
         final = out_dir / CHECKPOINT
-        tmp = out_dir / f".{CHECKPOINT}.tmp-{os.getpid()}"
-        old = out_dir / f".{CHECKPOINT}.old"
+        tmp = out_dir / f"{TMP_PREFIX}{os.getpid()}"
+        old = out_dir / OLD_CHECKPOINT
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        save_file({n: p.detach().cpu().contiguous() for n, p in self.lora_params.items()}, str(tmp / "lora.safetensors"))
-        torch.save({"optimizer": self.optimizer.state_dict(),
-                    "scaler": self.scaler.state_dict() if self.scaler is not None else None}, tmp / "optimizer.pt")
-        torch.save({"torch": torch.get_rng_state(), "generator": self.generator.get_state(),
-                    "python": random.getstate(), "numpy": np.random.get_state(),
-                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}, tmp / "rng.pt")
-        (tmp / "state.json").write_text(json.dumps({"step": self.step, "config_hash": config_hash,
-                                                    "losses": self.losses}))
+        hashes: dict[str, str] = {}
+
+        def put(name: str, data: bytes) -> None:
+            _write_synced(tmp / name, data)
+            hashes[name] = hashlib.sha256(data).hexdigest()
+
+        put("lora.safetensors", save({n: p.detach().cpu().contiguous() for n, p in self.lora_params.items()}))
+        put("optimizer.pt", _torch_bytes({"optimizer": self.optimizer.state_dict(),
+                                          "scaler": self.scaler.state_dict() if self.scaler is not None else None}))
+        put("rng.pt", _torch_bytes({"torch": torch.get_rng_state(), "generator": self.generator.get_state(),
+                                    "python": random.getstate(), "numpy": np.random.get_state(),
+                                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}))
+        put("state.json", json.dumps({"step": self.step, "config_hash": config_hash, "losses": self.losses,
+                                      "start_steps": self.start_steps}).encode())
+        # The manifest goes last: its presence says every file before it is complete.
+        _write_synced(tmp / MANIFEST, json.dumps({"sha256": hashes}, sort_keys=True).encode())
+        _fsync_dir(tmp)
         shutil.rmtree(old, ignore_errors=True)
         if final.exists():
             final.rename(old)
         tmp.rename(final)
+        _fsync_dir(out_dir)
         shutil.rmtree(old, ignore_errors=True)
 
     def load_checkpoint(self, ckpt: Path) -> None:
-        from safetensors.torch import load_file
+        """Load a checkpoint from bytes that were verified against its manifest (never re-read
+        from disk after the check, so a file changed in between cannot slip in)."""
+        from safetensors.torch import load
 
-        weights = load_file(str(ckpt / "lora.safetensors"))
+        files = verify_checkpoint(ckpt)
+        weights = load(files["lora.safetensors"])
         if set(weights) != set(self.lora_params):
             raise TrainingError("The checkpoint does not match this model's LoRA layers; start a new run.")
         with torch.no_grad():
             for n, p in self.lora_params.items():
                 p.copy_(weights[n].to(p.device, p.dtype))
-        opt = torch.load(ckpt / "optimizer.pt", map_location="cpu", weights_only=False)
+        opt = torch.load(io.BytesIO(files["optimizer.pt"]), map_location="cpu", weights_only=False)
         self.optimizer.load_state_dict(opt["optimizer"])
         if self.scaler is not None and opt.get("scaler"):
             self.scaler.load_state_dict(opt["scaler"])
-        rng = torch.load(ckpt / "rng.pt", map_location="cpu", weights_only=False)
+        rng = torch.load(io.BytesIO(files["rng.pt"]), map_location="cpu", weights_only=False)
         torch.set_rng_state(rng["torch"])
         self.generator.set_state(rng["generator"])
         random.setstate(rng["python"])
         np.random.set_state(rng["numpy"])
         if rng.get("cuda") is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(rng["cuda"])
-        state = json.loads((ckpt / "state.json").read_text())
+        state = json.loads(files["state.json"])
         self.step, self.losses = int(state["step"]), list(state["losses"])
+        self.start_steps = [int(s) for s in state.get("start_steps", [])]
 
     # ---------------------------------------------------------------- output
 
@@ -234,21 +340,37 @@ class _State:
 
         layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(self.unet))
         layers = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in layers.items()}
-        self.pipeline_cls.save_lora_weights(str(out_dir), unet_lora_layers=layers,
-                                            unet_lora_adapter_metadata=self.lora_config.to_dict())
+        # diffusers writes straight to its final name; write into a temp folder beside it and
+        # rename, so a kill mid-write never leaves a truncated LoRA under the real name.
+        tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=out_dir))
+        try:
+            self.pipeline_cls.save_lora_weights(str(tmp), unet_lora_layers=layers,
+                                                unet_lora_adapter_metadata=self.lora_config.to_dict())
+            _fsync_file(tmp / LORA_FILE)
+            os.replace(tmp / LORA_FILE, out_dir / LORA_FILE)
+            _fsync_dir(out_dir)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
         return out_dir / LORA_FILE
 
 
 # --------------------------------------------------------------------------- public API
 
 def _read_checkpoint_state(out_dir: Path) -> dict | None:
+    """The verified checkpoint's state.json, or None when there is no checkpoint."""
     ckpt = out_dir / CHECKPOINT
-    old = out_dir / f".{CHECKPOINT}.old"
+    old = out_dir / OLD_CHECKPOINT
     if not ckpt.exists() and old.exists():  # a crash between the two renames: the old one is whole
         old.rename(ckpt)
-    if not (ckpt / "state.json").is_file():
+    if not ckpt.exists():
         return None
-    return json.loads((ckpt / "state.json").read_text())
+    return json.loads(verify_checkpoint(ckpt)["state.json"])
+
+
+def _remove_stale_temp(out_dir: Path) -> None:
+    """Temp folders left by a process killed mid-write (never under a final name)."""
+    for stale in out_dir.glob(f"{TMP_PREFIX}*"):
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def train(config: TrainConfig, resume: bool = True, progress: Callable[[int, int, float], None] | None = None,
@@ -263,6 +385,7 @@ def train(config: TrainConfig, resume: bool = True, progress: Callable[[int, int
     out_dir.mkdir(parents=True, exist_ok=True)
     device = torch.device(device) if device is not None else pick_device()
     chash = config.config_hash()
+    _remove_stale_temp(out_dir)  # one run per out_dir at a time: anything temp here is from a dead one
 
     previous = _read_checkpoint_state(out_dir) if resume else None
     if previous is not None and previous.get("config_hash") != chash:
@@ -275,6 +398,8 @@ def train(config: TrainConfig, resume: bool = True, progress: Callable[[int, int
         state = _State(config, device)
         if previous is not None:
             state.load_checkpoint(out_dir / CHECKPOINT)
+            log.info("resuming from the checkpoint at step %d", state.step)
+        state.start_steps.append(state.step)
         log.info("training %s LoRA: step %d of %d, %d samples, device %s", state.pipe_config["pipeline"],
                  state.step, config.steps, len(state.latents), device.type)
         status, chunk_start = "paused", state.step
@@ -286,6 +411,8 @@ def train(config: TrainConfig, resume: bool = True, progress: Callable[[int, int
                 progress(state.step, config.steps, state.losses[-1])
             if state.step >= config.steps:
                 break
+            if config.checkpoint_steps is not None and state.step % config.checkpoint_steps == 0:
+                state.save_checkpoint(out_dir, chash)
             if should_stop is not None and should_stop():
                 status = "cancelled"
                 break
@@ -316,16 +443,19 @@ def train(config: TrainConfig, resume: bool = True, progress: Callable[[int, int
         "seconds_last_call": round(seconds, 3), "device": device.type,
         "precision": str(state.autocast or torch.float32).replace("torch.", ""), "versions": _versions(),
         "lora_file": LORA_FILE, "lora_sha256": _sha256_file(lora_path),
+        # The step each call started at: a value > 0 is a resume from a checkpoint.
+        "start_steps": state.start_steps,
     }
-    tmp = out_dir / "training.json.tmp"
-    tmp.write_text(json.dumps(report, indent=2))
-    tmp.replace(out_dir / "training.json")
+    _write_atomic(out_dir / "training.json", json.dumps(report, indent=2).encode())
     return TrainResult("finished", state.step, config.steps, loss, str(out_dir), str(lora_path), seconds,
                        state.skipped, "Finished.")
 
 
 def _oom_message(config: TrainConfig, out_dir: Path) -> str:
-    prev = _read_checkpoint_state(out_dir)
+    try:
+        prev = _read_checkpoint_state(out_dir)
+    except TrainingError:
+        prev = None
     at = f"step {prev['step']}" if prev else "no checkpoint yet"
     return (f"Out of memory while training at {config.resolution} px, batch {config.batch_size}. "
             f"Lower the resolution or batch size, or use a larger GPU. The last checkpoint ({at}) is intact.")
