@@ -8,6 +8,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from pipeline.errors import explain_gpu_error
 from pipeline.generate import Lineage, ModelUnavailable, PromptTooLong, generate, vary
 from pipeline.generate import estimate_seconds as estimate_generation_seconds
 from pipeline.hub import HubError, describe_base_model, is_hub_id, save_lora_to_hub
@@ -18,6 +19,7 @@ from pipeline.session import Session
 from pipeline.specs import edits_from_form, recompiler, spec_from_preset
 from pipeline.train import TrainingError, config_for, estimate_seconds, pick_device, train
 
+from . import validate
 from .common import capture_reference
 from .common import session_of as _session
 
@@ -29,13 +31,29 @@ ON_SPACE = bool(os.environ.get("SPACE_ID"))
 CHUNK_SECONDS = 240  # one ZeroGPU call stays well inside its cap; the next call resumes
 
 
+def _gpu_error(exc: Exception, action: str) -> gr.Error | None:
+    """The plain-words gr.Error for an out-of-memory or ZeroGPU quota/duration failure, else None."""
+    explained = explain_gpu_error(exc, action)
+    return None if explained is None else gr.Error(explained.message, title=explained.title)
+
+
 def _chunk_duration(config, cancel_file, report=None) -> int:
     return int(min(CHUNK_SECONDS, estimate_seconds(config, "cuda")) + 60)
 
 
 @spaces.GPU(duration=_chunk_duration)
 def train_chunk(config, cancel_file: str, report=None):
-    return train(config, resume=True, progress=report, should_stop=lambda: Path(cancel_file).exists())
+    # Errors become gr.Error here, inside the GPU function: on ZeroGPU any other exception reaches
+    # the caller as its bare class name ("TrainingError"), losing the message.
+    try:
+        return train(config, resume=True, progress=report, should_stop=lambda: Path(cancel_file).exists())
+    except (TrainingError, ModelUnavailable, OSError) as exc:
+        raise gr.Error(f"Training stopped: {exc}") from None
+    except Exception as exc:
+        friendly = _gpu_error(exc, "train")
+        if friendly is None:
+            raise
+        raise friendly from None
 
 
 def _gen_duration(spec, n, out_dir) -> int:
@@ -44,10 +62,22 @@ def _gen_duration(spec, n, out_dir) -> int:
 
 @spaces.GPU(duration=_gen_duration)
 def gpu_generate(spec, n, out_dir):
-    return generate(spec, n=n, out_dir=out_dir)
+    # An OOM is explained here, inside the GPU function (see train_chunk); generate() has already
+    # dropped the request's LoRA and freed its memory, so the next call starts clean.
+    try:
+        return generate(spec, n=n, out_dir=out_dir)
+    except Exception as exc:
+        friendly = _gpu_error(exc, "generate")
+        if friendly is None:
+            raise
+        raise friendly from None
 
 
 def base_status(base: str) -> str:
+    try:
+        base = validate.base_model(base)
+    except gr.Error as exc:
+        return f"⚠️ {exc.message}"
     return describe_base_model(base, "ZeroGPU" if ON_ZERO_GPU else pick_device().type.upper())
 
 
@@ -55,7 +85,10 @@ def _train_config(session: Session, base: str, steps, rank):
     photos = session.selected_photos()
     if not photos:
         raise gr.Error("Confirm a photo selection in step 1 first.")
-    overrides = {k: int(v) for k, v in {"steps": steps, "rank": rank}.items() if v}
+    base = validate.base_model(base)
+    steps = validate.whole(steps, "Steps", 1, validate.MAX_TRAIN_STEPS)
+    rank = validate.whole(rank, "LoRA rank", 1, validate.MAX_RANK)
+    overrides = {k: v for k, v in {"steps": steps, "rank": rank}.items() if v}
     return config_for(len(photos), base=base, photos=photos, out_dir=str(session.lora_dir),
                       resolution=TRAIN_RESOLUTION, chunk_seconds=CHUNK_SECONDS if ON_ZERO_GPU else None,
                       alpha=overrides.get("rank", 16), **overrides)
@@ -88,6 +121,11 @@ def start_training(base: str, steps, rank, request: gr.Request, progress=gr.Prog
                 break
     except (TrainingError, ModelUnavailable, OSError) as exc:
         raise gr.Error(f"Training stopped: {exc}")
+    except Exception as exc:  # ZeroGPU quota/abort raised outside the GPU function; others propagate
+        friendly = _gpu_error(exc, "train")
+        if friendly is None:
+            raise
+        raise friendly from None
     verb = {"finished": "finished", "cancelled": "cancelled (resume it with Train)"}[result.status]
     loss = "" if result.loss is None else f" · final loss {result.loss:.4f}"
     return f"**Training {verb}** at step {result.step} of {result.steps}{loss}.", loss_table(session.lora_dir)
@@ -139,8 +177,17 @@ def _run(spec, n: int, session: Session, edits: dict, parent: str | None = None,
     """Generate, record lineage, and return gallery items and result ids."""
     try:
         results = gpu_generate(spec, n, str(session.results_dir))
-    except (ModelUnavailable, PromptTooLong, ValueError) as exc:
-        raise gr.Error(str(exc))
+    except Exception as exc:
+        # First OOM / ZeroGPU quota, queue or abort (raised by spaces outside the GPU function, as
+        # gr.Error, which is a ValueError): plain words. Then input errors; the rest propagates.
+        friendly = _gpu_error(exc, "generate")
+        if friendly is not None:
+            raise friendly from None
+        if isinstance(exc, gr.Error):
+            raise
+        if isinstance(exc, (ModelUnavailable, PromptTooLong, ValueError)):
+            raise gr.Error(str(exc)) from None
+        raise
     lineage = Lineage(session.dir)
     for r in results:
         lineage.record(r, parent_id=parent, field_name=field, value=label, extra=edits)
@@ -160,22 +207,31 @@ def _with_badges(session: Session, items: list[tuple[str, str]], preset: str | N
 def generate_images(form: dict, request: gr.Request):
     session = _session(request).ensure()
     session.results_dir.mkdir(exist_ok=True)
-    edits = edits_from_form(form["preset"], form["extra"], form["negatives"])
+    seed = validate.whole(form["seed"], "Seed", 0, validate.MAX_SEED, default=0)
+    n = validate.whole(form["n"], "Images", 1, validate.MAX_IMAGES, default=1)
+    base = validate.base_model(form["base"])
+    extra, negatives = validate.text(form["extra"], "Extra prompt words"), validate.text(form["negatives"], "Negatives")
+    typed = validate.text(form.get("prompt"), "Prompt").strip()
+    try:
+        edits = edits_from_form(form["preset"], extra, negatives)
+    except PresetError as exc:
+        raise gr.Error(str(exc))
     knobs = {"width": GEN_SIZE, "height": GEN_SIZE, "steps": int(os.environ.get("HEADSHOT_GEN_STEPS", "0")) or None}
     try:
-        spec, _ = spec_from_preset(form["preset"], form["fields"], seed=int(form["seed"]), base_model=form["base"],
+        spec, _ = spec_from_preset(form["preset"], form["fields"], seed=seed, base_model=base,
                                    lora=_lora_for(session, form["lora"]), **edits, **knobs)
     except (PresetError, ValueError) as exc:
         raise gr.Error(str(exc))
-    typed = (form.get("prompt") or "").strip()
     if typed and typed != spec.prompt:  # the user rewrote the prompt: send exactly that
         spec = dataclasses.replace(spec, prompt=typed)
         edits["prompt_override"] = typed
-    items, ids = _run(spec, int(form["n"]), session, edits)
+    items, ids = _run(spec, n, session, edits)
     return _with_badges(session, items, spec.preset), ids, (ids[0] if ids else None)
 
 
 def iterate_row(selected: str | None, field: str, values: list[str] | None, request: gr.Request):
+    if values and len(values) > validate.MAX_IMAGES:
+        raise gr.Error(f"Pick at most {validate.MAX_IMAGES} values: each one is a generation.")
     if not selected:
         raise gr.Error("Pick a result in the Generate gallery first.")
     if not values:

@@ -5,18 +5,24 @@ from pathlib import Path
 
 import gradio as gr
 
-from pipeline.export import EXPORT_SPECS, export_framed
+from pipeline.export import EXPORT_SPECS, ExportError, export_framed
 from pipeline.generate import Lineage
 from pipeline.intake import IntakeError
 from pipeline.presets import PresetError, get_preset
 from pipeline.session import data_root
 
+from . import validate
 from .common import session_of as _session
+
+MAX_UPLOADS = 50
 
 
 def export_files(spec_names: list[str], first: str, last: str, real: bool, uploads: list[str] | None,
                  request: gr.Request, progress=gr.Progress(track_tqdm=True)):
     session = _session(request).ensure()
+    first, last = validate.text(first, "First name", 100), validate.text(last, "Last name", 100)
+    if uploads and len(uploads) > MAX_UPLOADS:
+        raise gr.Error(f"Export at most {MAX_UPLOADS} images at a time.")
     specs = EXPORT_SPECS
     if uploads:
         images = {Path(f).stem: f for f in uploads}
@@ -36,6 +42,8 @@ def export_files(spec_names: list[str], first: str, last: str, real: bool, uploa
                                            generated=not real, data_dir=data_root(), specs=specs)
     except (IntakeError, ValueError) as exc:
         raise gr.Error(str(exc))
+    except ExportError as exc:  # e.g. disk full: export_bundle already removed its partial files
+        raise gr.Error(exc.strerror or str(exc), title="Export failed") from None
     if unframed:
         gr.Warning(f"{len(unframed)} image(s) had no face to frame and were centre-cropped.")
     return str(zip_path), json.loads((out / "manifest.json").read_text())

@@ -10,9 +10,12 @@ from pipeline.framing import preview_sheet
 from pipeline.generate import Lineage
 from pipeline.intake import open_photo
 from pipeline.previews import review_caption, review_rows
+from pipeline.presets import PresetError
 from pipeline.review import review_many
 
 from .common import capture_reference
+
+MAX_UPLOADS = 50
 from .common import session_of as _session
 
 
@@ -22,6 +25,8 @@ def review_results(preset: str | None, sort_by_identity: bool, only_passing: boo
     session = _session(request)
     lineage = Lineage(session.dir)
     if uploads:
+        if len(uploads) > MAX_UPLOADS:
+            raise gr.Error(f"Review at most {MAX_UPLOADS} images at a time.")
         paths = [Path(f) for f in uploads]
         ids = [f"{i + 1}-{p.stem}" for i, p in enumerate(paths)]
     else:
@@ -33,7 +38,10 @@ def review_results(preset: str | None, sort_by_identity: bool, only_passing: boo
     if reference is None:
         raise gr.Error("The review compares results with your capture photos: upload and check photos "
                        "with your face in step 1 first.")
-    reports = review_many(paths, reference, preset=preset or None)
+    try:
+        reports = review_many(paths, reference, preset=preset or None)
+    except PresetError as exc:  # an unknown preset name sent through the API
+        raise gr.Error(str(exc))
     (session.dir / "review.json").write_text(json.dumps(
         {i: {"path": str(p), "report": r.to_dict()} for i, p, r in zip(ids, paths, reports)}))
     rows = list(zip(ids, paths, reports))

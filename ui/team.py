@@ -333,8 +333,9 @@ def build_team_tab():
             if ON_SPACE:
                 gr.LoginButton()
             token = gr.Textbox(label="Admin token (local installs)", type="password", elem_id="team-token", scale=2)
+            # Custom values allowed: guides saved after start-up are valid too; handlers check the name.
             guide_dd = gr.Dropdown(choices=guide_names(), value="acme", label="Team style guide",
-                                   elem_id="team-guide", scale=2)
+                                   allow_custom_value=True, elem_id="team-guide", scale=2)
         guide_md = gr.Markdown(elem_id="team-guide-info")
         with gr.Accordion("Edit or upload the style guide (saving makes a new version)", open=False):
             guide_code = gr.Code(language="yaml", label="Style guide YAML", elem_id="team-guide-yaml")
