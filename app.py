@@ -14,7 +14,8 @@ from pipeline.generate import default_base_model
 from pipeline.session import data_root
 from pipeline.team import sweep_at_start
 from pipeline.presets import FIELD_NAMES, get_preset, load_presets
-from ui.capture import MAX_PHOTOS, MIN_PHOTOS, check_photos, confirm_selection, delete_photos, end_session
+from ui.capture import (MAX_PHOTOS, MIN_PHOTOS, check_photos, confirm_selection, delete_photos, end_session,
+                        expire_idle)
 from ui.engine import (ON_SPACE, base_status, cancel_training, estimate_training, field_values, generate_images,
                        iterate_row, preset_controls, preview_prompt, save_to_hub, show_selected, start_training,
                        step_back)
@@ -50,7 +51,7 @@ def build_app() -> gr.Blocks:
                                     file_types=["image", ".heic", ".heif"], elem_id="capture-upload")
                     with gr.Row():
                         check_btn = gr.Button("Check my photos", variant="primary", elem_id="check-button")
-                        delete_btn = gr.Button("Delete my photos", variant="stop", elem_id="delete-button")
+                        delete_btn = gr.Button("Delete my data", variant="stop", elem_id="delete-button")
                 with gr.Column(scale=1):
                     with gr.Accordion("How to take good capture photos", open=True):
                         gr.Markdown((ASSETS / "capture_guide.md").read_text())
@@ -164,17 +165,19 @@ def build_app() -> gr.Blocks:
         check_btn.click(check_photos, inputs=files, outputs=[gallery, summary, table, selection, report_file],
                         api_name="check_capture", **CPU_QUEUE)
         confirm_btn.click(confirm_selection, inputs=selection, outputs=confirmed, api_name="confirm_selection")
+        # Deleting and cancelling skip the queue: a full queue must never keep anyone's data on the server.
         delete_btn.click(delete_photos, inputs=[files, gallery],
                          outputs=[files, gallery, summary, table, selection, report_file, confirmed],
-                         api_name="delete_photos")
+                         api_name="delete_photos", queue=False)
         # Train
         demo.load(base_status, base_tb, base_status_md)
+        demo.load(expire_idle, None, None)  # every visit also sweeps other sessions' idle folders
         demo.load(show_guide, team_guide, team_guide_out).then(members_table, team_table_in, team_table_out)
         base_tb.change(base_status, base_tb, base_status_md)
         for trigger in (train_tab.select, steps_nb.change, rank_nb.change, confirm_btn.click):
             trigger(estimate_training, [base_tb, steps_nb, rank_nb], estimate_md)
         train_btn.click(start_training, [base_tb, steps_nb, rank_nb], [train_md, loss_plot], api_name="train", **GPU_QUEUE)
-        cancel_btn.click(cancel_training, None, train_md, api_name="cancel_training")
+        cancel_btn.click(cancel_training, None, train_md, api_name="cancel_training", queue=False)
         hub_btn.click(save_to_hub, repo_tb, hub_md, api_name="save_to_hub")
 
         # Generate: the form's components, read as one dict

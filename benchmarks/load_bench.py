@@ -518,7 +518,7 @@ def queue_probe(server: Server, photos: list[Path], extra: int = 2) -> dict:
     try:
         _g, _s, _t, selection, _r = a.predict([handle_file(str(p)) for p in photos], api_name="/check_capture")
         a.predict(selection["value"], api_name="/confirm_selection")
-        blocker = a.submit(str(server.base_model), 100_000, 4, api_name="/train")
+        blocker = a.submit(str(server.base_model), 4000, 4, api_name="/train")  # the most the app allows
         deadline = time.time() + 60
         while blocker.status().code != Status.PROCESSING and time.time() < deadline:
             time.sleep(POLL_S)
@@ -539,7 +539,8 @@ def queue_probe(server: Server, photos: list[Path], extra: int = 2) -> dict:
         still_training = not blocker.done()
         for j in waiting:  # removes it from the server's queue
             j.cancel()
-        # While the queue is full even /cancel_training is refused (max_size is global): retry until it drains.
+        # Cancel skips the queue in the browser (queue=False); gradio_client may still route it through
+        # the queue, where a full queue refuses it: retry until it drains.
         stop_by = time.time() + 60
         while True:
             try:

@@ -39,11 +39,11 @@ def start_app(tmp_path_factory, **extra_env):
     data_dir = tmp_path_factory.mktemp("data")
     port = _free_port()
     # The engine steps run on a tiny SDXL built from configs, small and fast enough for a CPU.
-    env = dict(os.environ, HEADSHOT_DATA_DIR=str(data_dir), GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1",
-               GRADIO_TEMP_DIR=str(tmp_path_factory.mktemp("gradio")),
-               HEADSHOT_BASE_MODEL=str(tiny_sdxl_dir(tmp_path_factory)), HEADSHOT_IMAGE_SIZE="64",
-               HEADSHOT_GEN_STEPS="2", HEADSHOT_TRAIN_RESOLUTION="64",
-               HEADSHOT_ADMIN_TOKEN=ADMIN_TOKEN, HEADSHOT_ADMIN_USER="acme-brand-lead", **extra_env)
+    env = {**os.environ, "HEADSHOT_DATA_DIR": str(data_dir), "GRADIO_ANALYTICS_ENABLED": "False",
+           "HF_HUB_OFFLINE": "1", "GRADIO_TEMP_DIR": str(tmp_path_factory.mktemp("gradio")),
+           "HEADSHOT_BASE_MODEL": str(tiny_sdxl_dir(tmp_path_factory)), "HEADSHOT_IMAGE_SIZE": "64",
+           "HEADSHOT_GEN_STEPS": "2", "HEADSHOT_TRAIN_RESOLUTION": "64",
+           "HEADSHOT_ADMIN_TOKEN": ADMIN_TOKEN, "HEADSHOT_ADMIN_USER": "acme-brand-lead", **extra_env}
     log_path = tmp_path_factory.mktemp("log") / "app.log"
     log_file = open(log_path, "w+")
     proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=REPO, env=env,

@@ -8,6 +8,7 @@ from pipeline.capture import check_capture
 from pipeline.previews import capture_gallery, reasons_rows, set_summary
 from pipeline.session import expire
 
+from .common import forget_session
 from .common import session_of as _session
 
 MIN_PHOTOS, MAX_PHOTOS = 10, 30
@@ -51,14 +52,21 @@ def confirm_selection(selected: list[str] | None, request: gr.Request) -> str:
 
 
 def delete_photos(files: list[str] | None, gallery: list | None, request: gr.Request):
-    _session(request).delete()
-    # The web server keeps its own copies: the uploads and the thumbnails it served.
+    """Delete my data: the session's folder (photos, analysis, LoRA, results, reviews, exports) and
+    the web server's copies of all of it."""
+    forget_session(_session(request))
+    # What the page shows may include copies made from arrays (thumbnails): remove those too.
     cached = list(files or []) + [item[0] if isinstance(item, (tuple, list)) else item for item in gallery or []]
     for f in cached:
         Path(f).unlink(missing_ok=True)
-    gr.Info("Your photos and their analysis were deleted.")
+    gr.Info("Your photos, model, results and exports were deleted from this server.")
     return None, [], "", [], gr.CheckboxGroup(choices=[], value=[]), None, ""
 
 
+def expire_idle() -> None:
+    """Remove session folders idle past the time limit (run on every page visit)."""
+    expire()
+
+
 def end_session(request: gr.Request) -> None:
-    _session(request).delete()
+    forget_session(_session(request))

@@ -12,6 +12,7 @@ from pipeline.presets import PresetError, get_preset
 from pipeline.session import data_root
 
 from . import validate
+from .common import note_uploads
 from .common import session_of as _session
 
 MAX_UPLOADS = 50
@@ -25,6 +26,7 @@ def export_files(spec_names: list[str], first: str, last: str, real: bool, uploa
         raise gr.Error(f"Export at most {MAX_UPLOADS} images at a time.")
     specs = EXPORT_SPECS
     if uploads:
+        note_uploads(session, uploads)
         images = {Path(f).stem: f for f in uploads}
     else:  # this session's results: the approved ones once a review has approved any
         lineage, approved = Lineage(session.dir), session.approved()

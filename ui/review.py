@@ -13,7 +13,7 @@ from pipeline.previews import review_caption, review_rows
 from pipeline.presets import PresetError
 from pipeline.review import review_many
 
-from .common import capture_reference
+from .common import capture_reference, note_uploads
 
 MAX_UPLOADS = 50
 from .common import session_of as _session
@@ -28,6 +28,7 @@ def review_results(preset: str | None, sort_by_identity: bool, only_passing: boo
         if len(uploads) > MAX_UPLOADS:
             raise gr.Error(f"Review at most {MAX_UPLOADS} images at a time.")
         paths = [Path(f) for f in uploads]
+        note_uploads(session, paths)
         ids = [f"{i + 1}-{p.stem}" for i, p in enumerate(paths)]
     else:
         ids = lineage.ids()

@@ -24,7 +24,7 @@ from pipeline.team.workflow import (
     save_guide_as, standardize_queue, unpack_uploads,
 )
 
-from .common import session_of
+from .common import forget_copies, session_of
 
 ON_SPACE = bool(os.environ.get("SPACE_ID"))
 MEMBER_HEADERS = ["member", "first", "last", "consent", "uses", "portrait", "consent code"]
@@ -188,6 +188,9 @@ def enrol(guide_name: str, files: list[str] | None, csv_file: str | None, token:
             out = enrol_photos(store, guide_name, photos, actor, people_by_file)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)  # kept copies live in member folders; uploads go
+            # The web server's own copies of the uploads go too: photos of members without consent
+            # must not linger in its cache.
+            forget_copies((), [*files, *([csv_file] if csv_file else [])])
         lines.append(f"{len(out.submitted)} photo(s) queued for standardisation, {len(out.created)} new member(s).")
         if out.waiting_consent:
             lines.append(f"**{len(out.waiting_consent)} member(s) have not consented yet** (members "
@@ -232,8 +235,11 @@ def withdraw_consent(guide_name: str, member_id, code: str, profile: gr.OAuthPro
 
 def delete_member_data(guide_name: str, member_id, code: str, profile: gr.OAuthProfile | None):
     member_id = _member_can_act(member_id, code, profile)
+    folder = _store().member_dir(member_id)
+    copies = forget_copies(folder.rglob("*")) if folder.is_dir() else 0  # what the admin's page was shown
     summary = _store().opt_out(member_id, f"member:{member_id}")
-    return (f"Deleted: {summary.files_deleted} file(s) and your member folder. Your consent is withdrawn and "
+    return (f"Deleted: {summary.files_deleted} file(s), your member folder and {copies} copies the web server "
+            "had shown. Your consent is withdrawn and "
             "your name removed; the audit log keeps only that member number's actions.")
 
 
