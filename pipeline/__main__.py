@@ -166,7 +166,8 @@ def _review(args: argparse.Namespace) -> int:
         print("error: no face was found in any reference photo", file=sys.stderr)
         return EXIT_USAGE
     try:
-        reports = review_many(images, reference, preset=args.preset, workers=args.workers)
+        reports = review_many(images, reference, preset=args.preset, workers=args.workers,
+                              second=not args.no_second_recognizer)
     except PresetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -292,6 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     rv.add_argument("--preset", default=None, help="judge framing and backdrop against this preset")
     rv.add_argument("--json", action="store_true")
     rv.add_argument("--workers", type=int, default=2)
+    rv.add_argument("--no-second-recognizer", action="store_true",
+                    help="skip the second (dlib) recognizer: ~3x faster bulk review, no second opinion")
     rv.set_defaults(func=_review)
 
     ex = sub.add_parser("export", help="export framed, sRGB, XMP-tagged and C2PA-signed files")

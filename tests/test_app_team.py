@@ -36,7 +36,7 @@ def test_team_admin_actions_need_an_approver_and_consent_needs_the_member(server
     # The local admin acts as acme-brand-lead, who is not an approver of the clinic guide.
     with pytest.raises(Exception, match="not an approver"):
         client.predict("clinic", upload, None, ADMIN_TOKEN, api_name="/team_enrol")
-    status, members, _ = client.predict("acme", upload, None, ADMIN_TOKEN, api_name="/team_enrol")
+    status, members, _, _, _ = client.predict("acme", upload, None, ADMIN_TOKEN, api_name="/team_enrol")
     assert "have not consented yet" in status
     member_id = members["data"][0][0]
     assert not list((Path(data_dir) / "team" / "members").glob(f"{member_id}/inputs/*"))  # photo not kept
@@ -85,7 +85,9 @@ def test_browser_team_batch_from_upload_to_approved_zip(server, team_photos, tmp
                 expect(page.locator("#consent-status")).to_contain_text("consent recorded", timeout=30_000)
                 page.locator("#consent-uses").get_by_label("team_page").uncheck()
 
-            page.locator("#team-enrol").click()  # the same photos again, now kept
+            # Upload the same photos again (the first upload was not kept), now that everyone consented.
+            page.locator("#team-photos input[type=file]").set_input_files([str(p) for p in team_photos])
+            page.locator("#team-enrol").click()
             expect(page.locator("#team-enrol-status")).to_contain_text("5 photo(s) queued", timeout=60_000)
             page.locator("#team-standardise").click()
             expect(page.locator("#team-gallery img")).to_have_count(5, timeout=180_000)

@@ -197,7 +197,9 @@ def enrol(guide_name: str, files: list[str] | None, csv_file: str | None, token:
                          f"{', '.join(map(str, out.waiting_consent))}): their photos were not kept. Send each "
                          "their consent code; upload again once they have consented.")
         lines += [f"- {p}" for p in problems + out.problems]
-    return "\n\n".join(lines), *members_table(guide_name, token, profile)
+    # The uploads were consumed (kept photos now live in member folders; the rest were deleted), so
+    # the upload boxes are cleared: uploading again is a deliberate act.
+    return "\n\n".join(lines), *members_table(guide_name, token, profile), None, None
 
 
 def _member_can_act(member_id, code: str, profile: gr.OAuthProfile | None) -> int:
@@ -401,7 +403,8 @@ def build_team_tab():
         guide_dd.focus(lambda name: gr.Dropdown(choices=guide_names(), value=name), guide_dd, guide_dd)
         token.submit(members_table, [guide_dd, token], table_out)
         save_btn.click(save_guide, [guide_code, guide_file, *admin_in], [guide_dd, save_md], api_name="team_save_guide")
-        enrol_btn.click(enrol, [guide_dd, batch, csv_file, *admin_in], [enrol_md, *table_out], api_name="team_enrol")
+        enrol_btn.click(enrol, [guide_dd, batch, csv_file, *admin_in], [enrol_md, *table_out, batch, csv_file],
+                        api_name="team_enrol")
         consent_btn.click(give_consent, [guide_dd, member_nb, code_tb, uses_cb], consent_md, api_name="team_consent")
         withdraw_btn.click(withdraw_consent, [guide_dd, member_nb, code_tb], consent_md, api_name="team_withdraw")
         forget_btn.click(delete_member_data, [guide_dd, member_nb, code_tb], consent_md, api_name="team_delete_member")
