@@ -160,7 +160,7 @@ def build_app() -> gr.Blocks:
                 bundle = gr.File(label="Bundle (zip)", interactive=False, elem_id="export-bundle")
                 manifest_json = gr.JSON(label="manifest.json")
         result_ids, selected_id = gr.State([]), gr.State(None)
-        team_guide, team_guide_out, team_table_in, team_table_out = build_team_tab()
+        team_guide, team_guide_out, team_table_in, team_table_out = build_team_tab(CPU_QUEUE)
 
         check_btn.click(check_photos, inputs=files, outputs=[gallery, summary, table, selection, report_file],
                         api_name="check_capture", **CPU_QUEUE)

@@ -32,6 +32,7 @@ class _Server:
         self.headers: dict[str, str] = {}
         self.ok: dict[str, dict] = {}
         self.requests: Counter = Counter()
+        self.seen: list[tuple[str, str]] = []  # (path with query, Authorization header)
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -40,6 +41,7 @@ class _Server:
                 if length:
                     self.rfile.read(length)
                 path = self.path.split("?")[0]
+                outer.seen.append((self.path, self.headers.get("authorization", "")))
                 if path != LIBRARY_REGISTRY:
                     outer.requests[(self.command, path)] += 1
                 body, status, extra = b"{}", outer.status, outer.headers
@@ -173,3 +175,19 @@ def test_unreachable_hub_is_one_clear_message(server, tmp_path, monkeypatch):
         resolve_lora("alice/my-headshots", cache_dir=tmp_path / "cache", token=SECRET)
     assert "cannot reach the Hugging Face Hub" in str(err.value) and SECRET not in str(err.value)
     assert server.total() == 0
+
+
+def test_token_travels_only_in_the_authorization_header_and_never_to_disk(server, tmp_path):
+    """The token is used in memory: sent as a bearer header, never in a URL, and written nowhere
+    (the LoRA folder, its model card, the download cache, huggingface_hub's token file)."""
+    server.status, server.headers = 429, {"Retry-After": "1"}
+    server.ok = {"/api/whoami-v2": {"name": "alice"}, "/api/repos/create": {"url": f"{server.url}/alice/my-headshots"}}
+    with pytest.raises(HubRateLimited):
+        _save(server, tmp_path)
+    assert server.seen and all(SECRET not in path for path, _ in server.seen)
+    assert {auth for _, auth in server.seen if auth} == {f"Bearer {SECRET}"}
+    from huggingface_hub import constants
+
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]
+    token_file = Path(constants.HF_TOKEN_PATH)
+    assert written == [] and not (token_file.exists() and SECRET in token_file.read_text())

@@ -331,9 +331,11 @@ def audit_rows(guide_name: str, token: str, profile: gr.OAuthProfile | None):
             for e in _store().audit_entries(limit=200)]
 
 
-def build_team_tab():
+def build_team_tab(cpu_queue: dict | None = None):
     """The Team tab's layout and events (called inside the app's Blocks); returns what the app's
-    load event fills: the guide dropdown, and the components :func:`show_guide` updates."""
+    load event fills: the guide dropdown, and the components :func:`show_guide` updates.
+    ``cpu_queue``: the app's concurrency settings for CPU-heavy steps (standardising, exporting)."""
+    cpu = cpu_queue or {}
     with gr.Tab("7 · Team", elem_id="team-tab"):
         gr.Markdown("Standardise studio or phone photos of your team to one style guide: the same crop, "
                     "background and colour, **with no generated faces**. Members consent first; approvers decide.")
@@ -404,17 +406,18 @@ def build_team_tab():
         token.submit(members_table, [guide_dd, token], table_out)
         save_btn.click(save_guide, [guide_code, guide_file, *admin_in], [guide_dd, save_md], api_name="team_save_guide")
         enrol_btn.click(enrol, [guide_dd, batch, csv_file, *admin_in], [enrol_md, *table_out, batch, csv_file],
-                        api_name="team_enrol")
+                        api_name="team_enrol", **cpu)
         consent_btn.click(give_consent, [guide_dd, member_nb, code_tb, uses_cb], consent_md, api_name="team_consent")
         withdraw_btn.click(withdraw_consent, [guide_dd, member_nb, code_tb], consent_md, api_name="team_withdraw")
-        forget_btn.click(delete_member_data, [guide_dd, member_nb, code_tb], consent_md, api_name="team_delete_member")
+        forget_btn.click(delete_member_data, [guide_dd, member_nb, code_tb], consent_md, api_name="team_delete_member",
+                         queue=False)  # deleting never waits behind a full queue
         std_btn.click(standardise, [guide_dd, bg_dd, *admin_in], [std_gallery, sheet, report_md, report_file, *table_out],
-                      api_name="team_standardise")
+                      api_name="team_standardise", **cpu)
         redo_btn.click(restandardise, [guide_dd, *admin_in], [decision_md, *table_out], api_name="team_restandardise")
         approve_btn.click(approve_submission, [guide_dd, queue_dd, reason_tb, *admin_in], [decision_md, *table_out],
                           api_name="team_approve")
         reject_btn.click(reject_submission, [guide_dd, queue_dd, reason_tb, *admin_in], [decision_md, *table_out],
                          api_name="team_reject")
-        lib_btn.click(export_approved, [guide_dd, *admin_in], [lib_file, lib_md], api_name="team_export")
+        lib_btn.click(export_approved, [guide_dd, *admin_in], [lib_file, lib_md], api_name="team_export", **cpu)
         audit_btn.click(audit_rows, [guide_dd, *admin_in], audit_df, api_name="team_audit")
     return guide_dd, guide_out, [guide_dd, token], table_out
