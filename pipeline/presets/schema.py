@@ -146,6 +146,15 @@ class SamplerDefaults(_Frozen):
         return side
 
 
+def aspect_text(aspect: Any) -> str:
+    """A "W:H" aspect as written in YAML (presets and style guides share the rule)."""
+    if isinstance(aspect, int):  # YAML 1.1 reads an unquoted 4:5 as the base-60 number 245
+        raise ValueError('write the aspect in quotes, e.g. "4:5" (unquoted, YAML reads it as a number)')
+    if not isinstance(aspect, str) or not re.fullmatch(r"[1-9]\d{0,2}:[1-9]\d{0,2}", aspect):
+        raise ValueError(f'{aspect!r} is not an aspect like "4:5"')
+    return aspect
+
+
 class OutputFraming(_Frozen):
     aspect: str  # "W:H" of the delivered crop, e.g. "1:1", "4:5"
     eye_line: float = Field(gt=0, lt=1)  # height of the eyes, as a fraction of the frame from the top
@@ -153,14 +162,7 @@ class OutputFraming(_Frozen):
     background_rgb: RGB  # the default backdrop's sRGB, for the review step's ΔE
     circle_safe: bool = False  # the crop must survive a circular avatar mask (LinkedIn, Slack)
 
-    @field_validator("aspect", mode="before")
-    @classmethod
-    def _aspect(cls, aspect: Any) -> Any:
-        if isinstance(aspect, int):  # YAML 1.1 reads an unquoted 4:5 as the base-60 number 245
-            raise ValueError('write the aspect in quotes, e.g. "4:5" (unquoted, YAML reads it as a number)')
-        if not isinstance(aspect, str) or not re.fullmatch(r"[1-9]\d*:[1-9]\d*", aspect):
-            raise ValueError(f'{aspect!r} is not an aspect like "4:5"')
-        return aspect
+    _aspect = field_validator("aspect", mode="before")(classmethod(lambda cls, v: aspect_text(v)))
 
     @field_validator("head_height")
     @classmethod

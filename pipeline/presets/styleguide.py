@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping, Union
+from typing import Annotated, Literal, Mapping, Union
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from .errors import PresetError, _fail
 from .loading import _problems, safe_yaml
-from .schema import RGB, Id, SpecName, SpecOverride, _Frozen, check_export_specs
+from .schema import RGB, Id, SpecName, SpecOverride, _Frozen, aspect_text, check_export_specs
 
 STYLEGUIDES_DIR = Path(__file__).resolve().parents[2] / "presets" / "styleguides"
 ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
@@ -38,14 +38,7 @@ class Framing(_Frozen):
     headroom: float | None = Field(default=None, ge=0, lt=1)
     circle_safe: bool = False
 
-    @field_validator("aspect", mode="before")
-    @classmethod
-    def _aspect(cls, aspect: Any) -> Any:
-        if isinstance(aspect, int):  # YAML 1.1 reads unquoted 4:5 as base-60 245
-            raise ValueError('write the aspect in quotes, e.g. "4:5"')
-        if not isinstance(aspect, str) or not re.fullmatch(r"[1-9]\d{0,2}:[1-9]\d{0,2}", aspect):
-            raise ValueError(f'{aspect!r} is not an aspect like "4:5"')
-        return aspect
+    _aspect = field_validator("aspect", mode="before")(classmethod(lambda cls, v: aspect_text(v)))
 
     @model_validator(mode="after")
     def _two_of_three(self) -> "Framing":
