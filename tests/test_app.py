@@ -34,9 +34,9 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def start_app(tmp_path_factory, **extra_env):
-    """app.py in a subprocess on a free loopback port; yields (url, data_dir, log_path)."""
-    data_dir = tmp_path_factory.mktemp("data")
+def start_app(tmp_path_factory, data_dir=None, **extra_env):
+    """app.py in a subprocess on a free loopback port; yields (url, data_dir, log_path, process)."""
+    data_dir = data_dir or tmp_path_factory.mktemp("data")
     port = _free_port()
     # The engine steps run on a tiny SDXL built from configs, small and fast enough for a CPU.
     env = {**os.environ, "HEADSHOT_DATA_DIR": str(data_dir), "GRADIO_ANALYTICS_ENABLED": "False",
@@ -63,7 +63,7 @@ def start_app(tmp_path_factory, **extra_env):
         proc.kill()
         pytest.fail("app.py did not start within 120 s")
     try:
-        yield url, data_dir, log_path
+        yield url, data_dir, log_path, proc
     finally:
         proc.terminate()
         try:
@@ -75,7 +75,7 @@ def start_app(tmp_path_factory, **extra_env):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    with start_app(tmp_path_factory) as (url, data_dir, _):
+    with start_app(tmp_path_factory) as (url, data_dir, _, _):
         yield url, data_dir
 
 

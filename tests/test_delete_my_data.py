@@ -23,7 +23,7 @@ def _hashes(root: Path) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     cache = tmp_path_factory.mktemp("gradio-cache")
-    with start_app(tmp_path_factory, GRADIO_TEMP_DIR=str(cache)) as (url, data_dir, _):
+    with start_app(tmp_path_factory, GRADIO_TEMP_DIR=str(cache)) as (url, data_dir, _, _):
         yield url, Path(data_dir), cache
 
 

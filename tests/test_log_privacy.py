@@ -30,7 +30,7 @@ def photos(tmp_path_factory):
 def test_a_full_run_at_debug_level_logs_nothing_private(tmp_path_factory, photos):
     from gradio_client import Client, handle_file
 
-    with start_app(tmp_path_factory, HEADSHOT_LOG_LEVEL="DEBUG", HF_TOKEN=TOKEN) as (url, _, log_path):
+    with start_app(tmp_path_factory, HEADSHOT_LOG_LEVEL="DEBUG", HF_TOKEN=TOKEN) as (url, _, log_path, _):
         client = Client(url, verbose=False)
         client.predict([handle_file(str(p)) for p in photos], api_name="/check_capture")
         client.predict([p.name for p in photos], api_name="/confirm_selection")

@@ -26,6 +26,8 @@ from .common import session_of as _session
 # Tests and offline demos point these at a tiny pipeline; real runs use SDXL at its own size.
 GEN_SIZE = int(os.environ.get("HEADSHOT_IMAGE_SIZE", "0")) or None
 TRAIN_RESOLUTION = int(os.environ.get("HEADSHOT_TRAIN_RESOLUTION", "1024"))
+# A checkpoint every this many steps (a minute or two on a GPU): a crash or restart loses at most that.
+CHECKPOINT_STEPS = int(os.environ.get("HEADSHOT_CHECKPOINT_STEPS", "100"))
 ON_ZERO_GPU = bool(os.environ.get("SPACES_ZERO_GPU"))
 ON_SPACE = bool(os.environ.get("SPACE_ID"))
 CHUNK_SECONDS = 240  # one ZeroGPU call stays well inside its cap; the next call resumes
@@ -91,6 +93,7 @@ def _train_config(session: Session, base: str, steps, rank):
     overrides = {k: v for k, v in {"steps": steps, "rank": rank}.items() if v}
     return config_for(len(photos), base=base, photos=photos, out_dir=str(session.lora_dir),
                       resolution=TRAIN_RESOLUTION, chunk_seconds=CHUNK_SECONDS if ON_ZERO_GPU else None,
+                      checkpoint_steps=CHECKPOINT_STEPS,
                       alpha=overrides.get("rank", 16), **overrides)
 
 
