@@ -26,6 +26,7 @@ from PIL import Image
 
 from ..intake import IntakeLimits
 from .errors import TeamError
+from .paths import resolve_stored
 from .records import Member, Submission
 
 log = logging.getLogger(__name__)
@@ -151,7 +152,7 @@ def enrol_photos(store, guide_name: str, files: Sequence[tuple[str, str | Path]]
 def _sources(store, items: list[Submission], names: dict[int, str]):
     """(name, bytes) per submission, read one at a time so a batch stays in bounded memory."""
     for sub in items:
-        path = store.root / sub.inputs[-1]
+        path = resolve_stored(sub.inputs[-1], store.root)
         yield names[sub.id], path.read_bytes()
 
 
@@ -232,7 +233,7 @@ def export_library(store, guide_name: str, actor: str, out_dir: str | Path, data
     for sub in library:
         store.require_consent(sub.member_id)
         member = store.member(sub.member_id)
-        path = store.root / sub.outputs[-1]
+        path = resolve_stored(sub.outputs[-1], store.root)
         key = f"s{sub.id}"
         images[key], people[key] = path, {"first": member.first, "last": member.last}
         with Image.open(path) as im:
