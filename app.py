@@ -11,9 +11,9 @@ import gradio as gr
 from pipeline.capture import warm_up
 from pipeline.export import EXPORT_SPECS
 from pipeline.generate import default_base_model
+from pipeline.presets import FIELD_NAMES, get_preset, load_presets
 from pipeline.session import data_root
 from pipeline.team import sweep_at_start
-from pipeline.presets import FIELD_NAMES, get_preset, load_presets
 from ui.capture import (MAX_PHOTOS, MIN_PHOTOS, check_photos, confirm_selection, delete_photos, end_session,
                         expire_idle)
 from ui.engine import (ON_SPACE, base_status, cancel_training, estimate_training, field_values, generate_images,
@@ -21,12 +21,12 @@ from ui.engine import (ON_SPACE, base_status, cancel_training, estimate_training
                        step_back)
 from ui.export import export_files
 from ui.review import approve, reject, review_results, show_review
+from ui import validate
 from ui.team import build_team_tab, members_table, show_guide
 
 MAX_FILE_SIZE = "40mb"  # the same byte limit as pipeline.intake.IntakeLimits
 ASSETS = Path(__file__).parent / "assets"
 TABLE_HEADERS = ["file", "verdict", "selected", "pose", "reasons (measured vs threshold)"]
-MAX_IMAGES = 4
 # Queue and concurrency, chosen for the hardware (checked by benchmarks/load_bench.py, tests/test_load.py):
 # - "cpu": capture, review and export are CPU-bound (face models, encoding, signing): 2 at once, one per core
 #   of the 2-core host; more would only slow every user down.
@@ -90,7 +90,7 @@ def build_app() -> gr.Blocks:
                 preset_dd = gr.Dropdown(choices=sorted(load_presets()), value="linkedin", label="Style preset",
                                         elem_id="preset")
                 seed_nb = gr.Number(value=42, precision=0, label="Seed", elem_id="seed")
-                n_sl = gr.Slider(1, MAX_IMAGES, value=1, step=1, label="Images")
+                n_sl = gr.Slider(1, validate.MAX_IMAGES, value=1, step=1, label="Images")
                 lora_tb = gr.Textbox(label="LoRA from the Hub (blank: the one trained here)", placeholder="user/repo")
             preset_md = gr.Markdown()
             with gr.Row():

@@ -15,15 +15,14 @@ from . import validate
 from .common import note_uploads
 from .common import session_of as _session
 
-MAX_UPLOADS = 50
 
 
 def export_files(spec_names: list[str], first: str, last: str, real: bool, uploads: list[str] | None,
                  request: gr.Request, progress=gr.Progress(track_tqdm=True)):
     session = _session(request).ensure()
     first, last = validate.text(first, "First name", 100), validate.text(last, "Last name", 100)
-    if uploads and len(uploads) > MAX_UPLOADS:
-        raise gr.Error(f"Export at most {MAX_UPLOADS} images at a time.")
+    if uploads and len(uploads) > validate.MAX_UPLOADS:
+        raise gr.Error(f"Export at most {validate.MAX_UPLOADS} images at a time.")
     specs = EXPORT_SPECS
     if uploads:
         note_uploads(session, uploads)

@@ -13,9 +13,9 @@ from pipeline.previews import review_caption, review_rows
 from pipeline.presets import PresetError
 from pipeline.review import review_many
 
+from . import validate
 from .common import capture_reference, note_uploads
 
-MAX_UPLOADS = 50
 from .common import session_of as _session
 
 
@@ -25,8 +25,8 @@ def review_results(preset: str | None, sort_by_identity: bool, only_passing: boo
     session = _session(request)
     lineage = Lineage(session.dir)
     if uploads:
-        if len(uploads) > MAX_UPLOADS:
-            raise gr.Error(f"Review at most {MAX_UPLOADS} images at a time.")
+        if len(uploads) > validate.MAX_UPLOADS:
+            raise gr.Error(f"Review at most {validate.MAX_UPLOADS} images at a time.")
         paths = [Path(f) for f in uploads]
         note_uploads(session, paths)
         ids = [f"{i + 1}-{p.stem}" for i, p in enumerate(paths)]

@@ -20,7 +20,7 @@ from pipeline.session import data_root
 from pipeline.team import NotFound, TeamError, TeamStore
 from pipeline.team.codes import check_code, consent_code
 from pipeline.team.workflow import (
-    approved_library, enrol_photos, export_library, notice_text, read_people_csv, restandardize_outdated,
+    add_people, approved_library, enrol_photos, export_library, notice_text, read_people_csv, restandardize_outdated,
     save_guide_as, standardize_queue, unpack_uploads,
 )
 
@@ -175,8 +175,6 @@ def enrol(guide_name: str, files: list[str] | None, csv_file: str | None, token:
             people = read_people_csv(Path(csv_file).read_text(encoding="utf-8-sig"))
         except (ValueError, UnicodeDecodeError) as exc:
             raise gr.Error(f"CSV: {exc}")
-        from pipeline.team.workflow import add_people
-
         _, created = add_people(store, guide_name, people, actor)
         people_by_file = {p["file"]: p for p in people if p["file"]}
         lines.append(f"{len(people)} people in the CSV ({len(created)} new).")

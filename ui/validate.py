@@ -16,7 +16,8 @@ from pipeline.hub import is_hub_id
 
 MAX_TRAIN_STEPS = 4000  # 30-ish minutes on an H100; more is a mistake or abuse on a shared Space
 MAX_RANK = 128
-MAX_IMAGES = 4
+MAX_IMAGES = 4  # per generation (the Images slider's maximum)
+MAX_UPLOADS = 50  # images reviewed or exported in one request
 MAX_SEED = 2**63 - 1
 MAX_TEXT = 2000  # characters in a free-text field (extra prompt words, negatives, a hand-written prompt)
 
