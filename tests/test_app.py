@@ -215,12 +215,7 @@ def test_browser_capture_to_iterated_row(server, tmp_path):
             # Export every result of this session, and download the bundle as a user would.
             page.get_by_role("tab", name="6 · Export").click()
             page.locator("#export-button").click()
-            link = page.locator("#export-bundle a").first
-            link.wait_for(timeout=120_000)
-            with page.expect_download() as download:
-                link.click()
-            zip_path = tmp_path / "bundle.zip"
-            download.value.save_as(zip_path)
+            zip_path = download(page, "#export-bundle a", tmp_path / "bundle.zip")
             page.screenshot(path=str(ARTIFACTS / "export_step.png"), full_page=True)
         finally:
             browser.close()
@@ -263,6 +258,16 @@ def test_client_engine_steps_and_hand_written_prompt(server, tmp_path):
     assert meta["spec"]["prompt"] == "a photo of sks person, hand written"
     with pytest.raises(Exception, match="written by hand"):
         client.predict("background", ["white_seamless"], api_name="/iterate")
+
+
+def download(page, link_selector: str, dest: Path) -> Path:
+    """Click the first download link under ``link_selector`` as a user would; save it at ``dest``."""
+    link = page.locator(link_selector).first
+    link.wait_for(timeout=120_000)
+    with page.expect_download() as event:
+        link.click()
+    event.value.save_as(dest)
+    return dest
 
 
 def api_params(client, endpoint: str) -> list[dict]:

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_app import ADMIN_TOKEN, ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, FACES, _browser, server  # noqa: F401
+from tests.test_app import (  # noqa: F401  (server: the module-scoped app fixture)
+    ADMIN_TOKEN, ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, FACES, _browser, download, server,
+)
 
 TEAM = {"leo_marsh.jpg": "p05_img36.jpg", "jeff_barton.jpg": "p06_img20.jpg", "ana_tran.jpg": "p02_img48.jpg",
         "matt_dale.jpg": "p04_img29.jpg", "angela_voss.jpg": "p01_img1.jpg"}
@@ -98,12 +100,7 @@ def test_browser_team_batch_from_upload_to_approved_zip(server, team_photos, tmp
                 expect(page.locator("#team-decision")).to_contain_text("approved by acme-brand-lead", timeout=30_000)
                 page.wait_for_timeout(300)
             page.locator("#team-export").click()
-            link = page.locator("#team-library a").first
-            link.wait_for(timeout=120_000)
-            with page.expect_download() as download:
-                link.click()
-            zip_path = tmp_path / "library.zip"
-            download.value.save_as(zip_path)
+            zip_path = download(page, "#team-library a", tmp_path / "library.zip")
         finally:
             browser.close()
     with zipfile.ZipFile(zip_path) as zf:
