@@ -52,3 +52,19 @@ def test_gpu_bench_tiny_runs_and_reports_every_key():
     assert set(data["targets"]) == {"train_steps_per_s_rank16", "generate_4_images_s", "peak_train_memory_gb"}
     for tgt in data["targets"].values():
         assert {"target", "value", "pass"} <= set(tgt) and tgt["pass"] is None  # not judged on CPU
+
+
+def test_gpu_app_paths_runs_the_app_code_on_cpu():
+    """benchmarks/gpu_app_paths.py (the app's train() in two chunks, then generate() with and
+    without the LoRA) on CPU: the same checks it makes on a GPU must pass here."""
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_app_paths.py"), "--device", "cpu",
+                           "--steps", "2"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads(proc.stdout)
+    assert data["ok"] is True and data["device"] == "cpu"
+    (run,) = data["training"]
+    assert run["precision"] == "no" and run["recorded_precision"] == "float32"
+    assert run["first_chunk"] == {"status": "paused", "step": 1}
+    assert run["second_chunk"] == {"status": "finished", "step": 2}
+    assert all(data["generation"]["checks"].values())
+    assert data["generation"]["mean_abs_diff_after_unload"] == 0.0  # CPU: the LoRA leaves no trace

@@ -202,6 +202,34 @@ def test_config_defaults_hash_and_estimate(photos):
     assert estimate_seconds(config_for(12, base="x", photos=photos, chunk_steps=100), "cuda") < estimate_seconds(full, "cuda")
     with pytest.raises(ValueError):
         TrainConfig(base="x", mixed_precision="fp8")
+    # Checkpointing trades time for memory: it is not part of the hash, and "on" estimates slower.
+    assert a.config_hash() == make_config("base", photos, "out_a", gradient_checkpointing="on").config_hash()
+    slow = config_for(12, base="x", photos=photos, resolution=1024, gradient_checkpointing="on")
+    assert estimate_seconds(slow, "cuda") > 2 * estimate_seconds(full, "cuda") - 100
+    assert estimate_seconds(slow, "cpu") == estimate_seconds(full, "cpu")
+    with pytest.raises(ValueError):
+        TrainConfig(base="x", gradient_checkpointing="sometimes")
+
+
+GB = 1024 ** 3
+
+
+@pytest.mark.parametrize("setting, device, free_gb, resolution, batch, expected", [
+    ("auto", "cpu", None, 1024, 1, False),     # never on CPU
+    ("on", "cpu", None, 1024, 1, False),
+    ("auto", "cuda", 60, 1024, 1, False),      # ZeroGPU's H200 slice: room for the activations
+    ("auto", "cuda", 8, 1024, 1, True),        # a 16 GB card after the UNet's weights
+    ("auto", "cuda", 12, 1024, 2, True),       # batch 2 needs about twice as much
+    ("auto", "cuda", 8, 512, 1, False),        # a quarter of the pixels, a quarter of the memory
+    ("on", "cuda", 60, 1024, 1, True),
+    ("off", "cuda", 1, 1024, 1, False),
+])
+def test_gradient_checkpointing_policy(setting, device, free_gb, resolution, batch, expected):
+    from pipeline.train.loop import use_gradient_checkpointing
+
+    config = TrainConfig(base="x", resolution=resolution, batch_size=batch, gradient_checkpointing=setting)
+    free = None if free_gb is None else int(free_gb * GB)
+    assert use_gradient_checkpointing(config, torch.device(device), free) is expected
 
 
 def test_face_crop_and_buckets():

@@ -44,13 +44,18 @@ class TrainConfig:
     # Also checkpoint every this many steps inside a call (None: only at the end of the call), so
     # a process killed mid-chunk (ZeroGPU abort, OOM killer) loses at most this many steps.
     checkpoint_steps: int | None = None
+    # "auto": on a GPU, recompute activations only when memory is short (see loop.py); "on" / "off"
+    # force it. It trades time for memory and does not change what is learned.
+    gradient_checkpointing: str = "auto"
 
     # Fields that do not change the weights (where and how long one call runs).
-    _NOT_HASHED = ("photos", "out_dir", "chunk_steps", "chunk_seconds", "checkpoint_steps")
+    _NOT_HASHED = ("photos", "out_dir", "chunk_steps", "chunk_seconds", "checkpoint_steps", "gradient_checkpointing")
 
     def __post_init__(self):
         if self.mixed_precision not in ("no", "fp16", "bf16"):
             raise ValueError("mixed_precision must be 'no', 'fp16' or 'bf16'")
+        if self.gradient_checkpointing not in ("auto", "on", "off"):
+            raise ValueError("gradient_checkpointing must be 'auto', 'on' or 'off'")
         if not 0.0 <= self.face_crop_share <= 1.0:
             raise ValueError("face_crop_share must be within [0, 1]")
         if self.checkpoint_steps is not None and self.checkpoint_steps < 1:
@@ -117,9 +122,10 @@ def _sha256_file(path) -> str:
 
 
 
-# Seconds per training step at 1024 px, batch 1, SDXL UNet with LoRA (measured orders of
-# magnitude: ~0.4 s on an H100/H200 in bf16; CPU is impractically slow, ~30 s per step).
-_STEP_SECONDS_1024 = {"cuda": 0.45, "cpu": 30.0}
+# Seconds per training step at 1024 px, batch 1, SDXL UNet with a rank-16 LoRA in bf16, measured
+# by benchmarks/gpu_bench.py on an H200: 0.43-0.51 s, or 1.25 s with gradient checkpointing. CPU is
+# impractically slow, ~30 s per step.
+_STEP_SECONDS_1024 = {"cuda": 0.51, "cuda_checkpointing": 1.25, "cpu": 30.0}
 _LOAD_SECONDS = {"cuda": 40.0, "cpu": 60.0}  # loading the pipeline
 _PER_PHOTO_SECONDS = {"cuda": 0.6, "cpu": 6.0}  # decode, face box, VAE encode of two samples
 
@@ -134,8 +140,11 @@ def estimate_seconds(config: TrainConfig, device: str | torch.device = "cuda", s
     kind = "cuda" if torch.device(device).type == "cuda" else "cpu"
     if steps is None:
         steps = min(config.steps, config.chunk_steps or config.steps)
-    loop = steps * _STEP_SECONDS_1024[kind] * (config.resolution / 1024) ** 2 * config.batch_size
+    # "auto" is estimated without checkpointing: a large GPU (ZeroGPU's H200 slice) leaves it off,
+    # and a chunk that runs slower still stops in time through chunk_seconds.
+    step_kind = "cuda_checkpointing" if kind == "cuda" and config.gradient_checkpointing == "on" else kind
+    loop = steps * _STEP_SECONDS_1024[step_kind] * (config.resolution / 1024) ** 2 * config.batch_size
     if config.chunk_seconds is not None:
-        loop = min(loop, float(config.chunk_seconds) + _STEP_SECONDS_1024[kind])
+        loop = min(loop, float(config.chunk_seconds) + _STEP_SECONDS_1024[step_kind])
     return _LOAD_SECONDS[kind] + len(config.photos) * _PER_PHOTO_SECONDS[kind] + loop + 5.0
 

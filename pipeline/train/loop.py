@@ -127,6 +127,26 @@ def pick_device() -> torch.device:
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
 
+# Activation memory of one SDXL training step at 1024 px, batch 1, beyond the UNet's own weights:
+# 12.5 GB peak minus 5.1 GB of bf16 weights on an H200 (benchmarks/gpu_bench.py), with a margin.
+# Checkpointing cuts the peak to 5.9 GB but makes a step 2.5x slower (0.80 vs 1.96 steps/s), so
+# "auto" turns it on only when the free memory would not hold the activations.
+ACTIVATION_GB_1024 = 10.0
+
+
+def use_gradient_checkpointing(config: TrainConfig, device: torch.device, free_bytes: int | None = None) -> bool:
+    """Whether this run recomputes activations: never on CPU; on CUDA per ``config`` ("auto":
+    when free memory, read after the UNet is on the device, is under the activations' need)."""
+    if device.type != "cuda" or config.gradient_checkpointing == "off":
+        return False
+    if config.gradient_checkpointing == "on":
+        return True
+    if free_bytes is None:
+        free_bytes, _ = torch.cuda.mem_get_info(device)
+    need_gb = ACTIVATION_GB_1024 * config.batch_size * (config.resolution / 1024) ** 2
+    return free_bytes / 1024 ** 3 < need_gb
+
+
 def _autocast_dtype(config: TrainConfig, device: torch.device):
     if device.type != "cuda" or config.mixed_precision == "no":
         return None
@@ -191,7 +211,8 @@ class _State:
         unet.to(device)
         if weight_dtype != torch.float32:
             unet.to(dtype=weight_dtype)
-        if device.type == "cuda":
+        self.gradient_checkpointing = use_gradient_checkpointing(config, device)
+        if self.gradient_checkpointing:
             unet.enable_gradient_checkpointing()
 
         self.lora_config = LoraConfig(r=config.rank, lora_alpha=config.alpha, init_lora_weights="gaussian",
@@ -441,7 +462,8 @@ def train(config: TrainConfig, resume: bool = True, progress: Callable[[int, int
         "caption": config.caption, "samples": {k: len(v) for k, v in state.by_kind.items()},
         "skipped_photos": state.skipped, "steps": state.step, "final_loss": loss, "loss_history": state.losses,
         "seconds_last_call": round(seconds, 3), "device": device.type,
-        "precision": str(state.autocast or torch.float32).replace("torch.", ""), "versions": _versions(),
+        "precision": str(state.autocast or torch.float32).replace("torch.", ""),
+        "gradient_checkpointing": state.gradient_checkpointing, "versions": _versions(),
         "lora_file": LORA_FILE, "lora_sha256": _sha256_file(lora_path),
         # The step each call started at: a value > 0 is a resume from a checkpoint.
         "start_steps": state.start_steps,
