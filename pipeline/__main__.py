@@ -294,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     rv.add_argument("--json", action="store_true")
     rv.add_argument("--workers", type=int, default=2)
     rv.add_argument("--no-second-recognizer", action="store_true",
-                    help="skip the second (dlib) recognizer: ~3x faster bulk review, no second opinion")
+                    help="skip the second (dlib) recognizer: a little faster bulk review, no second opinion")
     rv.set_defaults(func=_review)
 
     ex = sub.add_parser("export", help="export framed, sRGB, XMP-tagged and C2PA-signed files")

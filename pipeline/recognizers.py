@@ -4,9 +4,12 @@ The default (SFace, in :mod:`pipeline.faces`) scores every result. A second reco
 different training data and architecture catches the cases where one model is fooled: the review
 shows both scores and flags a disagreement.
 
-- ``dlib``: dlib's ResNet face descriptor (``dlib-bin``), with its 5-point aligner, from the
+- ``dlib``: dlib's ResNet face descriptor, with its 5-point aligner, from the
   ``face_recognition_models`` package (models CC0, dlib Boost licence: commercial use is fine). It
-  ships in the wheels, so it works offline; it is the default second recognizer.
+  ships in the wheels, so it works offline; it is the default second recognizer. dlib (``dlib-bin``)
+  aligns the face chip; the network itself runs in torch (:mod:`pipeline.dlib_net`, the same
+  weights read from dlib's file, descriptors equal to dlib's within 1e-6) because dlib-bin's own
+  forward pass takes ~110 ms and holds the GIL, against ~6 ms in torch.
 - ``insightface``: ArcFace (buffalo_l), only when its models are already on disk and
   ``HEADSHOT_SECOND_RECOGNIZER=insightface`` asks for it (its pretrained models are non-commercial).
 
@@ -69,10 +72,20 @@ class DlibRecognizer:
     def __init__(self, models: Path):
         import dlib
 
+        from .dlib_net import CHIP_SIZE, DlibResNet
+
         self._dlib = dlib
+        self._chip_size = CHIP_SIZE
         self._aligner = dlib.shape_predictor(str(models / "shape_predictor_5_face_landmarks.dat"))
-        self._net = dlib.face_recognition_model_v1(str(models / "dlib_face_recognition_resnet_model_v1.dat"))
-        self._lock = threading.Lock()  # one model, shared by the review's threads
+        weights = models / "dlib_face_recognition_resnet_model_v1.dat"
+        try:
+            self._torch_net = DlibResNet.load(weights)
+            self._net = None
+        except ValueError as exc:  # a model file this reader does not know: dlib's own (slow) path
+            log.warning("dlib model not convertible to torch (%s); using dlib's forward pass", exc)
+            self._torch_net = None
+            self._net = dlib.face_recognition_model_v1(str(weights))
+        self._lock = threading.Lock()  # dlib's aligner and net are shared by the review's threads
 
     def embed(self, rgb: np.ndarray, box) -> np.ndarray | None:
         x, y, w, h = (int(round(v)) for v in box[:4])
@@ -82,7 +95,11 @@ class DlibRecognizer:
         img = np.ascontiguousarray(rgb[..., :3], dtype=np.uint8)
         with self._lock:
             shape = self._aligner(img, rect)
-            return np.asarray(self._net.compute_face_descriptor(img, shape, 0), dtype=np.float32)
+            if self._torch_net is None:
+                return np.asarray(self._net.compute_face_descriptor(img, shape, 0), dtype=np.float32)
+            # The chip compute_face_descriptor(img, shape, 0) would make (150 px, padding 0.25).
+            chip = np.asarray(self._dlib.get_face_chip(img, shape, self._chip_size, 0.25), dtype=np.uint8)
+        return self._torch_net.descriptors(chip)[0]
 
     def centroid(self, embeddings: np.ndarray) -> np.ndarray:
         return np.asarray(embeddings, np.float32).mean(axis=0)
