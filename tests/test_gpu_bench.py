@@ -68,3 +68,14 @@ def test_gpu_app_paths_runs_the_app_code_on_cpu():
     assert run["second_chunk"] == {"status": "finished", "step": 2}
     assert all(data["generation"]["checks"].values())
     assert data["generation"]["mean_abs_diff_after_unload"] == 0.0  # CPU: the LoRA leaves no trace
+
+
+def test_gpu_train_full_runs_the_app_training_on_cpu():
+    """benchmarks/gpu_train_full.py --tiny: the app's train() with step timestamps, on CPU."""
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_train_full.py"), "--tiny", "--steps", "4",
+                           "--warmup", "1"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads(proc.stdout)
+    assert data["ok"] is True and data["status"] == "finished" and data["steps"] == 4
+    assert data["gradient_checkpointing_used"] is False  # never on CPU
+    assert data["steps_per_s"] > 0 and data["lora_mb"] > 0

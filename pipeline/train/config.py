@@ -122,10 +122,10 @@ def _sha256_file(path) -> str:
 
 
 
-# Seconds per training step at 1024 px, batch 1, SDXL UNet with a rank-16 LoRA in bf16, measured
-# by benchmarks/gpu_bench.py on an H200: 0.43-0.51 s, or 1.25 s with gradient checkpointing. CPU is
-# impractically slow, ~30 s per step.
-_STEP_SECONDS_1024 = {"cuda": 0.51, "cuda_checkpointing": 1.25, "cpu": 30.0}
+# Seconds per training step at 1024 px, batch 1, SDXL UNet with a rank-16 LoRA in bf16, measured on
+# an H200: this loop 0.61 s (benchmarks/gpu_train_full.py), the bare step 0.43-0.51 s, or 1.25 s with
+# gradient checkpointing (benchmarks/gpu_bench.py). CPU is impractically slow, ~30 s per step.
+_STEP_SECONDS_1024 = {"cuda": 0.61, "cuda_checkpointing": 1.35, "cpu": 30.0}
 _LOAD_SECONDS = {"cuda": 40.0, "cpu": 60.0}  # loading the pipeline
 _PER_PHOTO_SECONDS = {"cuda": 0.6, "cpu": 6.0}  # decode, face box, VAE encode of two samples
 
