@@ -268,7 +268,7 @@ def test_disk_full_during_export_leaves_nothing_behind(tmp_path, monkeypatch):
 
     images = {f"r{i}": _png(tmp_path / f"in{i}.png", (40 * i, 90, 160)) for i in range(3)}
     out = tmp_path / "bundle"
-    real_save, saves = export._save, {"n": 0}
+    real_save, saves = export.render.save, {"n": 0}
 
     def save_then_fill_disk(im, path, spec, xmp):  # the 3rd file: half written, then ENOSPC
         saves["n"] += 1
@@ -278,25 +278,25 @@ def test_disk_full_during_export_leaves_nothing_behind(tmp_path, monkeypatch):
                 fh.truncate(100)
             raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(export, "_save", save_then_fill_disk)
+    monkeypatch.setattr(export.render, "save", save_then_fill_disk)
     with pytest.raises(export.ExportError, match="disk is full") as err:
         export.export_bundle(images, ["linkedin"], out, data_dir=tmp_path / "data")
     assert err.value.errno == errno.ENOSPC and saves["n"] == 3
     assert [p for p in out.rglob("*") if p.is_file()] == []  # no images, manifest, zip or temp files
 
     # Full disk while the zip is written: a partial zip is removed, the images too.
-    monkeypatch.setattr(export, "_save", real_save)
-    real_write = export.zipfile.ZipFile.write
+    monkeypatch.setattr(export.render, "save", real_save)
+    real_write = export.bundle.zipfile.ZipFile.write
 
     def write_then_fill_disk(self, filename, arcname=None, *a, **kw):
         real_write(self, filename, arcname, *a, **kw)
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(export.zipfile.ZipFile, "write", write_then_fill_disk)
+    monkeypatch.setattr(export.bundle.zipfile.ZipFile, "write", write_then_fill_disk)
     with pytest.raises(export.ExportError, match="disk is full"):
         export.export_bundle(images, ["linkedin"], out, data_dir=tmp_path / "data")
     assert [p for p in out.rglob("*") if p.is_file()] == []
-    monkeypatch.setattr(export.zipfile.ZipFile, "write", real_write)
+    monkeypatch.setattr(export.bundle.zipfile.ZipFile, "write", real_write)
     assert export.export_bundle(images, ["linkedin"], out, data_dir=tmp_path / "data").is_file()
 
 
@@ -311,7 +311,7 @@ def test_export_handler_turns_disk_full_into_gr_error(tmp_path, monkeypatch):
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(export, "_save", full)
+    monkeypatch.setattr(export.render, "save", full)
     upload = _png(tmp_path / "upload.png", (200, 120, 90))
     with pytest.raises(gr.Error) as err:
         ui_export.export_files(["linkedin"], "Ada", "Lovelace", False, [upload], SimpleNamespace(session_hash="s1"),
