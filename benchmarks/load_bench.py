@@ -45,7 +45,6 @@ import logging
 import math
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -65,6 +64,7 @@ if str(REPO) not in sys.path:  # run as a script: make `benchmarks` and `pipelin
     sys.path.insert(0, str(REPO))
 
 from benchmarks._common import loadavg, machine, r, versions  # noqa: E402
+from tools.app_server import run_app, tiny_app_env  # noqa: E402
 
 log = logging.getLogger("load_bench")
 
@@ -172,12 +172,6 @@ class Server:
     queue_max_size: int
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def build_tiny_base(out_dir: Path) -> Path:
     """The tiny SDXL built from configs, in a child process so this one stays light (no torch)."""
     code = "import sys; from pipeline.tiny import build_tiny_sdxl; build_tiny_sdxl(sys.argv[1], seed=0)"
@@ -195,35 +189,11 @@ def start_server(workdir: Path, base_model: Path | None = None, queue_max_size: 
     data_dir, gradio_dir = workdir / "data", workdir / "gradio"
     data_dir.mkdir(exist_ok=True)
     gradio_dir.mkdir(exist_ok=True)
-    port = free_port()
-    env = dict(os.environ, HEADSHOT_DATA_DIR=str(data_dir), GRADIO_TEMP_DIR=str(gradio_dir),
-               GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", GLOG_minloglevel="2",
-               HEADSHOT_BASE_MODEL=str(base_model), HEADSHOT_IMAGE_SIZE="64", HEADSHOT_GEN_STEPS="2",
-               HEADSHOT_TRAIN_RESOLUTION="64", HEADSHOT_QUEUE_MAX_SIZE=str(queue_max_size))
+    env = tiny_app_env(data_dir, gradio_dir, base_model, GLOG_minloglevel="2",
+                       HEADSHOT_QUEUE_MAX_SIZE=str(queue_max_size))
     log_path = workdir / "app.log"
-    with open(log_path, "w+") as log_file:
-        proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=REPO, env=env,
-                                stdout=log_file, stderr=subprocess.STDOUT, text=True)
-        url = f"http://127.0.0.1:{port}/"
-        try:
-            deadline = time.time() + start_timeout_s
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError("app.py exited early:\n" + log_path.read_text()[-5000:])
-                if time.time() > deadline:
-                    raise RuntimeError(f"app.py did not start within {start_timeout_s:.0f} s")
-                try:
-                    urllib.request.urlopen(url, timeout=2)
-                    break
-                except OSError:
-                    time.sleep(0.5)
-            yield Server(url, proc, data_dir, gradio_dir, base_model, log_path, queue_max_size)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    with run_app(env, log_path, start_timeout_s=start_timeout_s) as (url, proc):
+        yield Server(url, proc, data_dir, gradio_dir, base_model, log_path, queue_max_size)
 
 
 def _descendants(pid: int) -> list[int]:

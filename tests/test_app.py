@@ -5,17 +5,13 @@ import contextlib
 import json
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from tests.tiny_fixtures import tiny_sdxl_dir
+from tools.app_server import AppStartError, run_app, tiny_app_env
 
 REPO = Path(__file__).resolve().parents[1]
 FACES = REPO.parent / "shared" / "testdata" / "faces"
@@ -26,50 +22,20 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def start_app(tmp_path_factory, data_dir=None, **extra_env):
     """app.py in a subprocess on a free loopback port; yields (url, data_dir, log_path, process)."""
     data_dir = data_dir or tmp_path_factory.mktemp("data")
-    port = _free_port()
     # The engine steps run on a tiny SDXL built from configs, small and fast enough for a CPU.
-    env = {**os.environ, "HEADSHOT_DATA_DIR": str(data_dir), "GRADIO_ANALYTICS_ENABLED": "False",
-           "HF_HUB_OFFLINE": "1", "GRADIO_TEMP_DIR": str(tmp_path_factory.mktemp("gradio")),
-           "HEADSHOT_BASE_MODEL": str(tiny_sdxl_dir(tmp_path_factory)), "HEADSHOT_IMAGE_SIZE": "64",
-           "HEADSHOT_GEN_STEPS": "2", "HEADSHOT_TRAIN_RESOLUTION": "64",
-           "HEADSHOT_ADMIN_TOKEN": ADMIN_TOKEN, "HEADSHOT_ADMIN_USER": "acme-brand-lead", **extra_env}
+    env = tiny_app_env(data_dir, tmp_path_factory.mktemp("gradio"), tiny_sdxl_dir(tmp_path_factory),
+                       HEADSHOT_ADMIN_TOKEN=ADMIN_TOKEN, HEADSHOT_ADMIN_USER="acme-brand-lead", **extra_env)
     log_path = tmp_path_factory.mktemp("log") / "app.log"
-    log_file = open(log_path, "w+")
-    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=REPO, env=env,
-                            stdout=log_file, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            log_file.seek(0)
-            pytest.fail("app.py exited early:\n" + log_file.read()[-5000:])
+    with contextlib.ExitStack() as stack:
         try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("app.py did not start within 120 s")
-    try:
+            url, proc = stack.enter_context(run_app(env, log_path, start_timeout_s=120, stop_timeout_s=10))
+        except AppStartError as exc:
+            pytest.fail(str(exc))
         yield url, data_dir, log_path, proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log_file.close()
 
 
 @pytest.fixture(scope="module")

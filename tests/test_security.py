@@ -7,8 +7,6 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-import pytest
-
 from tests.test_app import FACES, REPO, server  # noqa: F401  (the module-scoped app fixture)
 
 ROUTES = ("gradio_api/file=", "gradio_api/file/", "file=")
