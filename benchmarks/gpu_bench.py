@@ -631,9 +631,9 @@ def run(args) -> int:
                    "images": args.images, "weights_dtype": str(dtype).replace("torch.", ""),
                    "autocast": str(autocast_dtype).replace("torch.", "") if autocast_dtype else None,
                    "lora_targets": LORA_TARGETS, "budget_s": args.budget_s,
-                   "note": "targets use gradient checkpointing off; pipeline/train.py's 'auto' leaves it off when "
-                           "free GPU memory holds the activations (ACTIVATION_GB_1024), so the gc-off rows are the "
-                           "app's configuration on a large GPU and the gc-on rows on a small one"},
+                   "note": "targets use gradient checkpointing off; pipeline/train/loop.py's 'auto' leaves it off "
+                           "when free GPU memory holds the activations (ACTIVATION_GB_1024), so the gc-off rows are "
+                           "the app's configuration on a large GPU and the gc-on rows on a small one"},
         "params": {}, "setup": {}, "flops": {}, "matmul": {}, "floor": {}, "training": [],
         "generation": None, "lora_load": None, "generation_with_lora": None,
     }

@@ -100,7 +100,10 @@ class _Reader:
         # float_details keeps inf/nan as special exponents; none are valid in this model.
         if not -2000 < exponent < 2000:
             raise ValueError(f"non-finite or corrupt float at offset {self.pos}")
-        return float(mantissa) * 2.0 ** exponent
+        try:
+            return math.ldexp(float(mantissa), exponent)
+        except OverflowError:
+            raise ValueError(f"float out of range at offset {self.pos}") from None
 
     def read_bool(self) -> bool:
         c = self._take(1)
@@ -160,7 +163,7 @@ def _read_con(r: _Reader) -> Layer:
     n, nr, nc = ints["num_filters"], ints["nr"], ints["nc"]
     if filters[0] != n or filters[2:] != (nr, nc) or biases != (1, n, 1, 1):
         raise ValueError(f"con_ alias shapes {filters}/{biases} disagree with {ints}")
-    f_size = int(np.prod(filters))
+    f_size = math.prod(filters)
     if params.size != f_size + n:
         raise ValueError(f"con_ has {params.size} params, expected {f_size + n}")
     flat = params.reshape(-1)
@@ -224,11 +227,14 @@ _Node = tuple[str, Any, dict[str, int] | None]
 
 
 def _con(n: int, k: int, stride: int) -> _Node:
-    return ("layer", "con_4", {"num_filters": n, "nr": k, "nc": k, "stride_y": stride, "stride_x": stride})
+    # dlib's default padding: none when striding, else "same" (k // 2); the network relies on it.
+    pad = 0 if stride != 1 else k // 2
+    return ("layer", "con_4", {"num_filters": n, "nr": k, "nc": k, "stride_y": stride, "stride_x": stride,
+                               "padding_y": pad, "padding_x": pad})
 
 
 def _pool(name: str, k: int, stride: int) -> _Node:
-    return ("layer", name, {"nr": k, "nc": k, "stride_y": stride, "stride_x": stride})
+    return ("layer", name, {"nr": k, "nc": k, "stride_y": stride, "stride_x": stride, "padding_y": 0, "padding_x": 0})
 
 
 _AFFINE: _Node = ("layer", "affine_", None)
@@ -468,6 +474,15 @@ class DlibResNet:
         self.parsed = parsed
         # channels_last lets oneDNN skip layout reorders around every conv: ~1.6x faster at batch 1.
         self.model = DlibFaceNet(parsed).to(memory_format=torch.channels_last)
+        # One forward pass at load: a file that parses but cannot run (or runs to nonsense) is refused
+        # here, where the caller can fall back, instead of failing in every review.
+        size = parsed.chip_size
+        try:
+            probe = self.descriptors(np.full((1, size, size, 3), 128, np.uint8))
+        except RuntimeError as exc:
+            raise ValueError(f"dlib model does not run: {exc}") from None
+        if probe.shape != (1, DESCRIPTOR_SIZE) or not np.isfinite(probe).all():
+            raise ValueError("dlib model gives no finite 128-d descriptor")
 
     @classmethod
     def from_bytes(cls, data: bytes) -> DlibResNet:

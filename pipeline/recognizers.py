@@ -9,7 +9,7 @@ shows both scores and flags a disagreement.
   ships in the wheels, so it works offline; it is the default second recognizer. dlib (``dlib-bin``)
   aligns the face chip; the network itself runs in torch (:mod:`pipeline.dlib_net`, the same
   weights read from dlib's file, descriptors equal to dlib's within 1e-6) because dlib-bin's own
-  forward pass takes ~110 ms and holds the GIL, against ~6 ms in torch.
+  forward pass takes ~110 ms and holds the GIL, against ~8 ms in torch.
 - ``insightface``: ArcFace (buffalo_l), only when its models are already on disk and
   ``HEADSHOT_SECOND_RECOGNIZER=insightface`` asks for it (its pretrained models are non-commercial).
 
@@ -81,8 +81,9 @@ class DlibRecognizer:
         try:
             self._torch_net = DlibResNet.load(weights)
             self._net = None
-        except ValueError as exc:  # a model file this reader does not know: dlib's own (slow) path
-            log.warning("dlib model not convertible to torch (%s); using dlib's forward pass", exc)
+        except Exception as exc:  # a model file this reader does not know: dlib's own (slow) path
+            log.warning("dlib model not convertible to torch (%s: %s); using dlib's forward pass",
+                        type(exc).__name__, exc)
             self._torch_net = None
             self._net = dlib.face_recognition_model_v1(str(weights))
         self._lock = threading.Lock()  # dlib's aligner and net are shared by the review's threads

@@ -465,7 +465,7 @@ def review_image(source, reference: Reference, preset=None, analyzer: FaceAnalyz
                  thresholds: ReviewThresholds = THRESHOLDS, second: bool = True) -> ReviewReport:
     """Review one image (a path, or an RGB uint8 array) against the reference.
 
-    ``second=False`` skips the second recognizer (dlib's descriptor, run in torch: ~10 ms of a
+    ``second=False`` skips the second recognizer (dlib's descriptor, run in torch: ~8 ms of a
     ~110 ms review), at the price of the independent second opinion.
     """
     name, rgb = _load_rgb(source)

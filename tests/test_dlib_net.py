@@ -127,6 +127,10 @@ def test_garbage_and_wrong_architecture_are_refused(model_bytes, tmp_path):
     assert model_bytes[stem:stem + 6] == b"\x01\x20\x01\x07\x01\x07"
     with pytest.raises(ValueError):
         parse(model_bytes[:stem] + b"\x01\x20\x01\x03\x01\x03" + model_bytes[stem + 6:])
+    # The stem padded by 3: the same layers, other numbers.
+    assert model_bytes[stem + 6:stem + 14] == b"\x01\x02\x01\x02\x01\x00\x01\x00"  # strides 2, padding 0
+    with pytest.raises(ValueError, match="padding_y=3, expected 0"):
+        parse(model_bytes[:stem + 10] + b"\x01\x03" + model_bytes[stem + 12:])
     bad = tmp_path / "bad.dat"
     bad.write_bytes(model_bytes[: len(model_bytes) // 2])
     with pytest.raises(ValueError):
@@ -153,14 +157,23 @@ def test_review_recognizer_gives_dlibs_own_descriptor(faces, dlib_net):
         assert float(np.abs(got - want).max()) < 1e-5, name
 
 
+def test_float_overflow_is_a_value_error():
+    from pipeline.dlib_net import _Reader
+
+    # mantissa 1 (0x01 0x01), exponent 1500 (0x02, little-endian 0xdc 0x05): finite in dlib's encoding
+    # but beyond a double; it must be refused as a bad file, not raise OverflowError.
+    with pytest.raises(ValueError, match="out of range"):
+        _Reader(b"\x01\x01\x02\xdc\x05").read_float()
+
+
 def test_review_recognizer_falls_back_to_dlib_for_an_unknown_file(monkeypatch, faces, dlib_net):
     """A model file the torch reader refuses (a future dlib layout, say) still works, through
     dlib's own forward pass."""
     from pipeline import dlib_net as module
     from pipeline.recognizers import DlibRecognizer
 
-    def refuse(path):
-        raise ValueError("unknown layout")
+    def refuse(path):  # any failure of the torch path, not only a ValueError
+        raise RuntimeError("unknown layout")
 
     monkeypatch.setattr(module.DlibResNet, "load", refuse)
     rec = DlibRecognizer(MODELS)

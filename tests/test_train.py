@@ -232,6 +232,46 @@ def test_gradient_checkpointing_policy(setting, device, free_gb, resolution, bat
     assert use_gradient_checkpointing(config, torch.device(device), free) is expected
 
 
+def test_float32_training_needs_twice_the_activation_memory():
+    from pipeline.train.loop import use_gradient_checkpointing
+
+    cuda = torch.device("cuda")
+    bf16, fp32 = TrainConfig(base="x"), TrainConfig(base="x", mixed_precision="no")
+    assert use_gradient_checkpointing(bf16, cuda, 14 * GB) is False
+    assert use_gradient_checkpointing(fp32, cuda, 14 * GB) is True
+    assert use_gradient_checkpointing(fp32, cuda, 24 * GB) is False
+
+
+def test_out_of_memory_without_checkpointing_retries_with_it_on(sdxl_dir, photos, tmp_path, monkeypatch, caplog):
+    """"auto" left checkpointing off and the GPU ran out of memory: train() retries from the last
+    checkpoint with it on. On CPU the policy never turns it on, so the policy is made to honour "on"
+    here, and the out-of-memory error is injected at step 2 of the attempt without it."""
+    from pipeline.train import loop
+
+    monkeypatch.setattr(loop, "use_gradient_checkpointing",
+                        lambda config, device, free_bytes=None: config.gradient_checkpointing == "on")
+    real_step, attempts = loop._State.train_step, []
+
+    def step(self, *batch):
+        if not self.gradient_checkpointing and self.step == 2:
+            attempts.append("off")
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_step(self, *batch)
+
+    monkeypatch.setattr(loop._State, "train_step", step)
+    config = make_config(sdxl_dir, photos, tmp_path, steps=4, checkpoint_steps=1)
+    with caplog.at_level("WARNING", logger="pipeline.train.loop"):
+        result = train(config, resume=False)
+    assert (result.status, result.step) == ("finished", 4) and attempts == ["off"]
+    report = json.loads((tmp_path / "training.json").read_text())
+    assert report["gradient_checkpointing"] is True and report["start_steps"][-1] == 2
+    assert "retrying from the last checkpoint with it on" in caplog.text
+
+    # Asked for explicitly ("off"), there is no second guess: the error is reported.
+    with pytest.raises(TrainingError, match="Out of memory"):
+        train(make_config(sdxl_dir, photos, tmp_path / "off", steps=4, gradient_checkpointing="off"), resume=False)
+
+
 def test_face_crop_and_buckets():
     assert buckets(1024, 32)[:3] == [(1024, 1024), (896, 1152), (1152, 896)]
     assert all(w % 4 == 0 and h % 4 == 0 for w, h in buckets(64, 4))

@@ -2,6 +2,8 @@
 atomic checkpoints with every RNG state, :func:`train` in resumable chunks, and loss helpers."""
 from __future__ import annotations
 
+import dataclasses
+import gc
 import hashlib
 import io
 import json
@@ -127,10 +129,12 @@ def pick_device() -> torch.device:
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
 
-# Activation memory of one SDXL training step at 1024 px, batch 1, beyond the UNet's own weights:
-# 12.5 GB peak minus 5.1 GB of bf16 weights on an H200 (benchmarks/gpu_bench.py), with a margin.
-# Checkpointing cuts the peak to 5.9 GB but makes a step 2.5x slower (0.80 vs 1.96 steps/s), so
-# "auto" turns it on only when the free memory would not hold the activations.
+# Activation memory of one SDXL training step at 1024 px, batch 1, bf16, beyond the UNet's own
+# weights: 12.5 GB peak minus 5.1 GB of bf16 weights on an H200 (benchmarks/gpu_bench.py; LoRA and
+# optimizer state included), with a margin. Float32 activations take twice that. Checkpointing cuts
+# the peak to 5.9 GB but makes a step 2.5x slower (0.80 vs 1.96 steps/s), so "auto" turns it on
+# only when the free memory would not hold the activations, and train() retries a chunk with it on
+# if "auto" guessed wrong and the GPU ran out of memory.
 ACTIVATION_GB_1024 = 10.0
 
 
@@ -142,8 +146,11 @@ def use_gradient_checkpointing(config: TrainConfig, device: torch.device, free_b
     if config.gradient_checkpointing == "on":
         return True
     if free_bytes is None:
+        torch.cuda.empty_cache()  # cached blocks (e.g. freed by a dtype cast) would count as used
         free_bytes, _ = torch.cuda.mem_get_info(device)
     need_gb = ACTIVATION_GB_1024 * config.batch_size * (config.resolution / 1024) ** 2
+    if config.mixed_precision == "no":
+        need_gb *= 2  # float32 activations
     return free_bytes / 1024 ** 3 < need_gb
 
 
@@ -208,9 +215,8 @@ class _State:
         unet.train()
         unet.requires_grad_(False)
         weight_dtype = self.autocast or torch.float32
-        unet.to(device)
-        if weight_dtype != torch.float32:
-            unet.to(dtype=weight_dtype)
+        # One call: each weight is cast on its way, so the GPU never holds a float32 copy of the UNet.
+        unet.to(device=device, dtype=weight_dtype)
         self.gradient_checkpointing = use_gradient_checkpointing(config, device)
         if self.gradient_checkpointing:
             unet.enable_gradient_checkpointing()
@@ -415,8 +421,10 @@ def train(config: TrainConfig, resume: bool = True, progress: Callable[[int, int
     if not resume:
         shutil.rmtree(out_dir / CHECKPOINT, ignore_errors=True)
 
+    state, checkpointing = None, None
     try:
         state = _State(config, device)
+        checkpointing = state.gradient_checkpointing
         if previous is not None:
             state.load_checkpoint(out_dir / CHECKPOINT)
             log.info("resuming from the checkpoint at step %d", state.step)
@@ -441,12 +449,26 @@ def train(config: TrainConfig, resume: bool = True, progress: Callable[[int, int
                 break
             if config.chunk_seconds is not None and time.monotonic() - t0 >= config.chunk_seconds:
                 break
-    except torch.cuda.OutOfMemoryError as exc:
-        raise TrainingError(_oom_message(config, out_dir)) from exc
-    except RuntimeError as exc:
-        if "out of memory" in str(exc).lower():
+    except RuntimeError as exc:  # torch.cuda.OutOfMemoryError is one
+        if not (isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()):
+            raise
+        with_it = dataclasses.replace(config, gradient_checkpointing="on")
+        # Retry only when "auto" left checkpointing off and turning it on would change something.
+        if not (config.gradient_checkpointing == "auto" and checkpointing is False
+                and use_gradient_checkpointing(with_it, device, free_bytes=0)):
             raise TrainingError(_oom_message(config, out_dir)) from exc
-        raise
+        log.warning("out of memory without gradient checkpointing; retrying from the last checkpoint with it on")
+        retry = True
+    else:
+        retry = False
+    if retry:  # outside the except block, so the failed attempt's tensors can be freed first
+        state = None
+        gc.collect()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        left = None if config.chunk_seconds is None else max(1.0, config.chunk_seconds - (time.monotonic() - t0))
+        again = dataclasses.replace(with_it, chunk_seconds=left)
+        return train(again, resume=True, progress=progress, should_stop=should_stop, device=device)
 
     state.save_checkpoint(out_dir, chash)
     seconds = time.monotonic() - t0
@@ -480,7 +502,8 @@ def _oom_message(config: TrainConfig, out_dir: Path) -> str:
         prev = None
     at = f"step {prev['step']}" if prev else "no checkpoint yet"
     return (f"Out of memory while training at {config.resolution} px, batch {config.batch_size}. "
-            f"Lower the resolution or batch size, or use a larger GPU. The last checkpoint ({at}) is intact.")
+            f"Lower the resolution or batch size, turn gradient checkpointing on, or use a larger GPU. "
+            f"The last checkpoint ({at}) is intact.")
 
 
 def loss_history(out_dir: str | Path) -> list[float]:
