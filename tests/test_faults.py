@@ -20,7 +20,7 @@ import torch
 
 from pipeline.errors import explain_gpu_error
 from pipeline.train import TrainConfig, TrainingError, train
-from pipeline.train.loop import CHECKPOINT, TMP_PREFIX, verify_checkpoint
+from pipeline.train.checkpoint import CHECKPOINT, TMP_PREFIX, verify_checkpoint
 from tests.tiny_fixtures import tiny_sdxl_dir
 
 REPO = Path(__file__).resolve().parents[1]

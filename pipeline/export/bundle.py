@@ -15,6 +15,7 @@ from typing import Mapping, Optional, Sequence, Union
 from PIL import Image, ImageOps
 
 from .. import provenance
+from ..durable import write_atomic
 from . import render
 from .naming import DEFAULT_NAME_TEMPLATE, _inside, render_name, slugify
 from .render import build_xmp, crop_rect, to_srgb
@@ -228,7 +229,7 @@ def export_bundle(images: Union[str, Path, Sequence, Mapping], spec_names: Seque
         zip_path = _inside(out_dir, zname)
         manifest_text = json.dumps(manifest, indent=2)
         # Beside the zip, as the CLI promises; temp + rename so a failed write leaves no stub.
-        _write_text_atomic(out_dir / "manifest.json", manifest_text)
+        write_atomic(out_dir / "manifest.json", manifest_text.encode("utf-8"))
         written.append(out_dir / "manifest.json")
         tmp = zip_path.with_name(zip_path.name + ".tmp")
         # ZIP_STORED: members are stored byte-for-byte (already-compressed images, signed bytes).
@@ -250,17 +251,6 @@ def export_bundle(images: Union[str, Path, Sequence, Mapping], spec_names: Seque
             raise
         raise failure from exc
     return zip_path
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def export_framed(images: Mapping[str, str | Path], spec_names: Sequence[str], out_dir, person=None,

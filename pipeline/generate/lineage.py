@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..durable import write_atomic
 from .run import Result
 from .spec import LINEAGE_FILE, GenerationSpec
 
@@ -43,9 +43,7 @@ class Lineage:
 
     def _save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".json.part")
-        tmp.write_text(json.dumps({"entries": list(self._entries.values())}, indent=1))
-        os.replace(tmp, self.path)
+        write_atomic(self.path, json.dumps({"entries": list(self._entries.values())}, indent=1).encode())
 
     def __contains__(self, result_id: str) -> bool:
         return result_id in self._entries

@@ -16,7 +16,6 @@ import csv
 import hashlib
 import io
 import logging
-import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Iterable, Sequence
 
 from PIL import Image
 
+from ..durable import write_atomic
 from ..intake import IntakeLimits
 from .errors import TeamError
 from .paths import resolve_stored
@@ -142,9 +142,7 @@ def enrol_photos(store, guide_name: str, files: Sequence[tuple[str, str | Path]]
         dest_dir.mkdir(exist_ok=True)
         # Stored under a content hash, not the uploaded name (names are personal and unsafe).
         dest = dest_dir / f"{hashlib.sha256(data).hexdigest()[:20]}{path.suffix.lower()}"
-        tmp = dest.with_name(f".{dest.name}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, dest)
+        write_atomic(dest, data)
         out.submitted[member.id] = store.submit(member.id, [dest], actor).id
     return out
 

@@ -14,12 +14,14 @@ Privacy: logs and ``training.json`` never hold photo paths, pixels or prompts be
 trigger/class words; photos are identified by sha256 only.
 
 Modules: :mod:`.config` (settings, defaults, result, error, time estimate), :mod:`.data` (samples,
-buckets, face crops), :mod:`.loop` (model state, checkpoints, :func:`train`, loss helpers).
+buckets, face crops), :mod:`.checkpoint` (checkpoint files and their
+integrity), :mod:`.loop` (model state, saving and loading checkpoints, :func:`train`, loss helpers).
 """
+from .checkpoint import CHECKPOINT
 from .config import (DEFAULTS_BY_SET_SIZE, TrainConfig, TrainingError, TrainResult, config_for,
                      estimate_seconds)
 from .data import BUCKETS_1024, FACE_EXPAND, Sample, buckets, build_samples, face_crop_box, face_sample, full_sample
-from .loop import (CHECKPOINT, LORA_FILE, LORA_TARGETS, MAX_GRAD_NORM, fixed_batch_losses, loss_history,
+from .loop import (LORA_FILE, LORA_TARGETS, MAX_GRAD_NORM, fixed_batch_losses, loss_history,
                    pick_device, train)
 
 __all__ = [

@@ -1,5 +1,6 @@
-"""The training loop: model state (UNet + LoRA, optimizer, cached latents and embeddings),
-atomic checkpoints with every RNG state, :func:`train` in resumable chunks, and loss helpers."""
+"""The training loop: model state (UNet + LoRA, optimizer, cached latents and embeddings), saving
+and loading its checkpoints (every RNG state included; the files' integrity is :mod:`.checkpoint`),
+:func:`train` in resumable chunks, and loss helpers."""
 from __future__ import annotations
 
 import dataclasses
@@ -19,6 +20,9 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..durable import fsync_dir, fsync_file, write_atomic, write_synced
+from .checkpoint import (CHECKPOINT, MANIFEST, OLD_CHECKPOINT, TMP_PREFIX, read_checkpoint_state,
+                         remove_stale_temp, torch_bytes, verify_checkpoint)
 from .config import TrainConfig, TrainingError, TrainResult, _sha256_file
 from .data import build_samples
 
@@ -26,94 +30,7 @@ log = logging.getLogger(__name__)
 
 LORA_TARGETS = ["to_k", "to_q", "to_v", "to_out.0"]
 LORA_FILE = "pytorch_lora_weights.safetensors"
-CHECKPOINT = "checkpoint"
-MANIFEST = "manifest.json"  # sha256 of every checkpoint file, written after them
-CHECKPOINT_FILES = ("lora.safetensors", "optimizer.pt", "rng.pt", "state.json")
-TMP_PREFIX = f".{CHECKPOINT}.tmp-"  # temp folders (checkpoint or LoRA being written); never final names
-OLD_CHECKPOINT = f".{CHECKPOINT}.old"
 MAX_GRAD_NORM = 1.0
-
-
-# --------------------------------------------------------------------------- durable writes
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make renames inside ``path`` durable (a no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - e.g. Windows
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover - some filesystems refuse fsync on directories
-        pass
-    finally:
-        os.close(fd)
-
-
-def _write_synced(path: Path, data: bytes) -> None:
-    with open(path, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Temp file in the same folder, fsync, os.replace: the final name holds old or new bytes only."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _torch_bytes(obj) -> bytes:
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    return buf.getvalue()
-
-
-def verify_checkpoint(ckpt: str | Path) -> dict[str, bytes]:
-    """The checkpoint's files as bytes, each checked against the sha256 in its manifest.
-
-    Raises :class:`TrainingError` (nothing is loaded) when the manifest is missing or unreadable, a
-    file is missing, or a file's bytes differ from the recorded hash (disk corruption, a copy cut
-    short, an edit). There is no fallback to an older checkpoint: only one is kept, and silently
-    training on from somewhere else would hide the damage.
-    """
-    ckpt = Path(ckpt)
-    fix = ("It was not loaded. Delete the checkpoint folder and train again (resume=False), "
-           "or use another output folder.")
-    try:
-        manifest = json.loads((ckpt / MANIFEST).read_text())
-        recorded = manifest["sha256"]
-    except (OSError, ValueError, KeyError, TypeError):
-        raise TrainingError(f"The training checkpoint has no readable integrity manifest ({MANIFEST}), "
-                            f"so it cannot be trusted. {fix}") from None
-    files: dict[str, bytes] = {}
-    for name in CHECKPOINT_FILES:
-        try:
-            data = (ckpt / name).read_bytes()
-        except OSError:
-            raise TrainingError(f"The training checkpoint is incomplete: {name} is missing. {fix}") from None
-        if hashlib.sha256(data).hexdigest() != recorded.get(name):
-            raise TrainingError(f"The training checkpoint is damaged: {name} does not match the sha256 "
-                                f"recorded when it was saved. {fix}")
-        files[name] = data
-    return files
 
 
 def _versions() -> dict:
@@ -311,25 +228,25 @@ class _State:
         hashes: dict[str, str] = {}
 
         def put(name: str, data: bytes) -> None:
-            _write_synced(tmp / name, data)
+            write_synced(tmp / name, data)
             hashes[name] = hashlib.sha256(data).hexdigest()
 
         put("lora.safetensors", save({n: p.detach().cpu().contiguous() for n, p in self.lora_params.items()}))
-        put("optimizer.pt", _torch_bytes({"optimizer": self.optimizer.state_dict(),
+        put("optimizer.pt", torch_bytes({"optimizer": self.optimizer.state_dict(),
                                           "scaler": self.scaler.state_dict() if self.scaler is not None else None}))
-        put("rng.pt", _torch_bytes({"torch": torch.get_rng_state(), "generator": self.generator.get_state(),
+        put("rng.pt", torch_bytes({"torch": torch.get_rng_state(), "generator": self.generator.get_state(),
                                     "python": random.getstate(), "numpy": np.random.get_state(),
                                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}))
         put("state.json", json.dumps({"step": self.step, "config_hash": config_hash, "losses": self.losses,
                                       "start_steps": self.start_steps}).encode())
         # The manifest goes last: its presence says every file before it is complete.
-        _write_synced(tmp / MANIFEST, json.dumps({"sha256": hashes}, sort_keys=True).encode())
-        _fsync_dir(tmp)
+        write_synced(tmp / MANIFEST, json.dumps({"sha256": hashes}, sort_keys=True).encode())
+        fsync_dir(tmp)
         shutil.rmtree(old, ignore_errors=True)
         if final.exists():
             final.rename(old)
         tmp.rename(final)
-        _fsync_dir(out_dir)
+        fsync_dir(out_dir)
         shutil.rmtree(old, ignore_errors=True)
 
     def load_checkpoint(self, ckpt: Path) -> None:
@@ -373,32 +290,15 @@ class _State:
         try:
             self.pipeline_cls.save_lora_weights(str(tmp), unet_lora_layers=layers,
                                                 unet_lora_adapter_metadata=self.lora_config.to_dict())
-            _fsync_file(tmp / LORA_FILE)
+            fsync_file(tmp / LORA_FILE)
             os.replace(tmp / LORA_FILE, out_dir / LORA_FILE)
-            _fsync_dir(out_dir)
+            fsync_dir(out_dir)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return out_dir / LORA_FILE
 
 
 # --------------------------------------------------------------------------- public API
-
-def _read_checkpoint_state(out_dir: Path) -> dict | None:
-    """The verified checkpoint's state.json, or None when there is no checkpoint."""
-    ckpt = out_dir / CHECKPOINT
-    old = out_dir / OLD_CHECKPOINT
-    if not ckpt.exists() and old.exists():  # a crash between the two renames: the old one is whole
-        old.rename(ckpt)
-    if not ckpt.exists():
-        return None
-    return json.loads(verify_checkpoint(ckpt)["state.json"])
-
-
-def _remove_stale_temp(out_dir: Path) -> None:
-    """Temp folders left by a process killed mid-write (never under a final name)."""
-    for stale in out_dir.glob(f"{TMP_PREFIX}*"):
-        shutil.rmtree(stale, ignore_errors=True)
-
 
 def train(config: TrainConfig, resume: bool = True, progress: Callable[[int, int, float], None] | None = None,
           should_stop: Callable[[], bool] | None = None, device: str | torch.device | None = None) -> TrainResult:
@@ -412,9 +312,9 @@ def train(config: TrainConfig, resume: bool = True, progress: Callable[[int, int
     out_dir.mkdir(parents=True, exist_ok=True)
     device = torch.device(device) if device is not None else pick_device()
     chash = config.config_hash()
-    _remove_stale_temp(out_dir)  # one run per out_dir at a time: anything temp here is from a dead one
+    remove_stale_temp(out_dir)  # one run per out_dir at a time: anything temp here is from a dead one
 
-    previous = _read_checkpoint_state(out_dir) if resume else None
+    previous = read_checkpoint_state(out_dir) if resume else None
     if previous is not None and previous.get("config_hash") != chash:
         raise TrainingError("The checkpoint in this folder was made with different settings or photos; "
                             "it cannot be resumed. Start a new run (resume=False) or use another folder.")
@@ -490,14 +390,14 @@ def train(config: TrainConfig, resume: bool = True, progress: Callable[[int, int
         # The step each call started at: a value > 0 is a resume from a checkpoint.
         "start_steps": state.start_steps,
     }
-    _write_atomic(out_dir / "training.json", json.dumps(report, indent=2).encode())
+    write_atomic(out_dir / "training.json", json.dumps(report, indent=2).encode())
     return TrainResult("finished", state.step, config.steps, loss, str(out_dir), str(lora_path), seconds,
                        state.skipped, "Finished.")
 
 
 def _oom_message(config: TrainConfig, out_dir: Path) -> str:
     try:
-        prev = _read_checkpoint_state(out_dir)
+        prev = read_checkpoint_state(out_dir)
     except TrainingError:
         prev = None
     at = f"step {prev['step']}" if prev else "no checkpoint yet"
