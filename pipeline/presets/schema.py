@@ -196,14 +196,21 @@ class SpecOverride(_Frozen):
         return self.model_dump(exclude_none=True)
 
 
+def resolve_export_overrides(overrides: Mapping[str, SpecOverride] | None):
+    """The export spec table with a preset's or style guide's overrides applied."""
+    from ..export import resolve_specs
+
+    return resolve_specs({k: v.changes() for k, v in (overrides or {}).items()})
+
+
 def check_export_specs(names: tuple[str, ...] | None, overrides: Mapping[str, SpecOverride] | None) -> None:
     """Names must be known specs; override sizes must keep each spec's aspect."""
-    from ..export import EXPORT_SPECS, resolve_specs
+    from ..export import EXPORT_SPECS
 
     unknown = [n for n in (*(names or ()), *(overrides or {})) if n not in EXPORT_SPECS]
     if unknown:
         raise ValueError(f"unknown export spec(s) {', '.join(unknown)}; known: {', '.join(sorted(EXPORT_SPECS))}")
-    resolve_specs({k: v.changes() for k, v in (overrides or {}).items()})  # ExportSpec checks sizes vs aspect
+    resolve_export_overrides(overrides)  # ExportSpec checks sizes vs aspect
 
 
 class Preset(_Frozen):
@@ -226,9 +233,7 @@ class Preset(_Frozen):
         return self
 
     def resolved_export_specs(self):
-        from ..export import resolve_specs
-
-        return resolve_specs({k: v.changes() for k, v in (self.export_overrides or {}).items()})
+        return resolve_export_overrides(self.export_overrides)
 
     @field_validator("fields")
     @classmethod

@@ -17,7 +17,8 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from .errors import PresetError, _fail
 from .loading import _problems, safe_yaml
-from .schema import RGB, Id, SpecName, SpecOverride, _Frozen, aspect_text, check_export_specs
+from .schema import (RGB, Id, SpecName, SpecOverride, _Frozen, aspect_text, check_export_specs,
+                     resolve_export_overrides)
 
 STYLEGUIDES_DIR = Path(__file__).resolve().parents[2] / "presets" / "styleguides"
 ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
@@ -138,9 +139,7 @@ class Output(_Frozen):
         return self
 
     def resolved_specs(self):
-        from ..export import resolve_specs
-
-        return resolve_specs({k: v.changes() for k, v in (self.export_overrides or {}).items()})
+        return resolve_export_overrides(self.export_overrides)
 
     @field_validator("name_template")
     @classmethod
