@@ -1,4 +1,5 @@
-"""What the CPU benchmarks share: timing, machine and version facts, and a clean stdout for JSON."""
+"""What the benchmarks share: the shared test photos, timing, machine and version facts, and a clean
+stdout for JSON."""
 from __future__ import annotations
 
 import contextlib
@@ -7,6 +8,14 @@ import platform
 import sys
 import time
 from pathlib import Path
+
+# Real photos of seven people, in the team's shared folder beside the repository.
+FACES_DIR = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "faces"
+
+
+def training_photos(n: int = 3) -> list[str]:
+    """A few photos of one person (p01) for the GPU training runs."""
+    return [str(p) for p in sorted(FACES_DIR.glob("p01_img1*.jpg"))[:n]]
 
 
 def timed(fn, *args, **kwargs) -> tuple[float, object]:

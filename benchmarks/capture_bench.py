@@ -37,10 +37,9 @@ import numpy as np
 from PIL import Image, ImageCms, ImageOps
 
 REPO = Path(__file__).resolve().parents[1]
-FACES_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "testdata" / "faces"
 sys.path.insert(0, str(REPO))
 
-from _common import loadavg, machine, r, stdout_to_stderr, timed, versions  # noqa: E402
+from _common import FACES_DIR, loadavg, machine, r, stdout_to_stderr, timed, versions  # noqa: E402
 
 log = logging.getLogger("capture_bench")
 

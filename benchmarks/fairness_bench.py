@@ -13,9 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import machine, timed  # noqa: E402
+from benchmarks._common import FACES_DIR, machine, timed  # noqa: E402
 
-FACES = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "faces"
 
 
 def labelled(faces: Path) -> dict[str, list[Path]]:
@@ -30,7 +29,7 @@ def labelled(faces: Path) -> dict[str, list[Path]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--faces", default=str(FACES))
+    parser.add_argument("--faces", default=str(FACES_DIR))
     args = parser.parse_args(argv)
     from pipeline.fairness import fairness_report
 

@@ -17,6 +17,7 @@ Run:   .venv/bin/python benchmarks/gpu_app_paths.py                      # CUDA 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import math
@@ -33,7 +34,8 @@ import torch  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-FACES = REPO.parent / "shared" / "testdata" / "faces"
+
+from benchmarks._common import FACES_DIR, training_photos  # noqa: E402
 
 log = logging.getLogger("gpu_app_paths")
 
@@ -74,7 +76,7 @@ def check_generation(base: Path, lora_dir: str, device: torch.device) -> dict:
                           base_model=str(base))
     t0 = time.perf_counter()
     plain = generate(spec, n=2, cache=cache)
-    with_lora = generate(spec.__class__(**{**spec.__dict__, "lora": lora_dir}), n=2, cache=cache)
+    with_lora = generate(dataclasses.replace(spec, lora=lora_dir), n=2, cache=cache)
     again = generate(spec, n=1, cache=cache)
     seconds = time.perf_counter() - t0
     pipe = cache.entry(str(base)).pipe
@@ -100,9 +102,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     device = torch.device(args.device)
-    photos = args.photos or [str(p) for p in sorted(FACES.glob("p01_img1*.jpg"))[:3]]
+    photos = args.photos or training_photos()
     if not photos:
-        print(json.dumps({"benchmark": "gpu_app_paths", "fatal": f"no photos (expected some under {FACES})"}))
+        print(json.dumps({"benchmark": "gpu_app_paths", "fatal": f"no photos (expected some under {FACES_DIR})"}))
         return 2
     if device.type == "cpu":
         torch.set_num_threads(1)

@@ -219,11 +219,12 @@ def make_scheduler(tiny_pipe=None):
     return EulerDiscreteScheduler(**SDXL_SCHEDULER)
 
 
-def assemble_pipeline(unet, vae, te1, te2, scheduler):
+def assemble_pipeline(unet, vae, te1, te2, scheduler, tokenizer=None, tokenizer_2=None):
+    """An SDXL pipeline from built components (no tokenizers needed when prompt embeddings are passed)."""
     from diffusers import StableDiffusionXLPipeline
 
-    pipe = StableDiffusionXLPipeline(vae=vae, text_encoder=te1, text_encoder_2=te2, tokenizer=None,
-                                     tokenizer_2=None, unet=unet, scheduler=scheduler,
+    pipe = StableDiffusionXLPipeline(vae=vae, text_encoder=te1, text_encoder_2=te2, tokenizer=tokenizer,
+                                     tokenizer_2=tokenizer_2, unet=unet, scheduler=scheduler,
                                      force_zeros_for_empty_prompt=True, add_watermarker=False)
     pipe.set_progress_bar_config(disable=True)
     return pipe

@@ -30,16 +30,15 @@ import torch  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-FACES = REPO.parent / "shared" / "testdata" / "faces"
+
+from benchmarks._common import training_photos  # noqa: E402
 
 log = logging.getLogger("gpu_train_full")
 
 
 def save_full_sdxl(out: Path, device: torch.device) -> float:
     """Write the full SDXL architecture (random weights, bf16) to ``out``; returns seconds."""
-    from diffusers import StableDiffusionXLPipeline
-
-    from benchmarks.gpu_bench import build_full_others, build_full_unet, make_scheduler
+    from benchmarks.gpu_bench import assemble_pipeline, build_full_others, build_full_unet, make_scheduler
     from pipeline.tiny import build_tiny_sdxl
 
     t0 = time.perf_counter()
@@ -47,9 +46,7 @@ def save_full_sdxl(out: Path, device: torch.device) -> float:
         tiny = build_tiny_sdxl(Path(tmp) / "tiny")  # only its tokenizers are used
         unet = build_full_unet(device, torch.bfloat16)
         vae, te1, te2 = build_full_others(device, torch.bfloat16)
-        pipe = StableDiffusionXLPipeline(vae=vae, text_encoder=te1, text_encoder_2=te2, tokenizer=tiny.tokenizer,
-                                         tokenizer_2=tiny.tokenizer_2, unet=unet, scheduler=make_scheduler(),
-                                         force_zeros_for_empty_prompt=True, add_watermarker=False)
+        pipe = assemble_pipeline(unet, vae, te1, te2, make_scheduler(), tiny.tokenizer, tiny.tokenizer_2)
         pipe.save_pretrained(str(out))
     del pipe, unet, vae, te1, te2
     gc.collect()
@@ -76,7 +73,7 @@ def main(argv=None) -> int:
         return 2
     if device.type == "cpu":
         torch.set_num_threads(1)
-    photos = [str(p) for p in sorted(FACES.glob("p01_img1*.jpg"))[:3]]
+    photos = training_photos()
     result: dict = {"benchmark": "gpu_train_full", "tiny": args.tiny, "device": str(device),
                     "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
                     "torch": torch.__version__, "photos": len(photos)}

@@ -59,11 +59,10 @@ from typing import Any, Iterator
 from PIL import Image, ImageEnhance, ImageOps
 
 REPO = Path(__file__).resolve().parents[1]
-FACES_DIR = REPO.parent / "shared" / "testdata" / "faces"
 if str(REPO) not in sys.path:  # run as a script: make `benchmarks` and `pipeline` importable
     sys.path.insert(0, str(REPO))
 
-from benchmarks._common import loadavg, machine, r, versions  # noqa: E402
+from benchmarks._common import FACES_DIR, loadavg, machine, r, versions  # noqa: E402
 from tools.app_server import run_app, tiny_app_env  # noqa: E402
 
 log = logging.getLogger("load_bench")

@@ -38,10 +38,9 @@ from pathlib import Path
 from PIL import Image, ImageOps
 
 REPO = Path(__file__).resolve().parents[1]
-FACES_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "testdata" / "faces"
 sys.path.insert(0, str(REPO))
 
-from _common import loadavg, machine, r, stdout_to_stderr, timed, versions  # noqa: E402
+from _common import FACES_DIR, loadavg, machine, r, stdout_to_stderr, timed, versions  # noqa: E402
 
 log = logging.getLogger("review_bench")
 

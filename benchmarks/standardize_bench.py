@@ -30,11 +30,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-FACES_DIR = REPO.parent / "shared" / "testdata" / "faces"
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import loadavg, machine, r, stdout_to_stderr, versions  # noqa: E402
+from _common import FACES_DIR, loadavg, machine, r, stdout_to_stderr, versions  # noqa: E402
 
 log = logging.getLogger("standardize_bench")
 

@@ -2,14 +2,12 @@
 dlib's own descriptors (real photos of different people, real dlib models), and refuse bad files."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import dlib  # a requirement (dlib-bin): its absence is a failure, not a skip
 import numpy as np
 import pytest
 
 from pipeline.dlib_net import DESCRIPTOR_SIZE, DlibResNet, parse
+from pipeline.recognizers import _dlib_models
 
 from .conftest import FACES, upright
 
@@ -19,16 +17,7 @@ PHOTOS = ["p01_img1.jpg", "p02_img47.jpg", "p03_img17.jpg", "p04_img29.jpg", "p0
 # Measured: max |torch - dlib| = 3.3e-7 on these chips (float32 vs float32, descriptor norms ~1.5).
 TOLERANCE = 1e-5
 
-
-def _models_dir() -> Path | None:
-    # Located without importing face_recognition_models: its __init__ needs pkg_resources.
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations))) / "models"
-
-
-MODELS = _models_dir()
+MODELS = _dlib_models()
 assert MODELS is not None, "face_recognition_models (a requirement) is not installed"
 NET_PATH = MODELS / "dlib_face_recognition_resnet_model_v1.dat"
 

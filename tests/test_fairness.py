@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.fairness_bench import FACES, labelled
+from benchmarks._common import FACES_DIR as FACES
+from benchmarks.fairness_bench import labelled
 from pipeline.fairness import fairness_report
 
 pytestmark = pytest.mark.skipif(not (FACES / "identities.csv").exists(), reason="shared/testdata/faces is missing")
